@@ -1,0 +1,221 @@
+"""Components: the base class, ``@event``, type names and the registry.
+
+A component's *state* is its instance attributes. The kernel keeps only the
+type name and a JSON copy of that state in the conversation, and rebuilds an
+object from them for every dispatch and render (``__init__`` runs once, when
+the embed spec is made). Class-level members (``template``, ``fields``,
+hooks, ...) are always read from the class, so a state attribute may share a
+name with one of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, TypeVar
+
+from .jsonstate import json_copy
+
+if TYPE_CHECKING:
+    from .effects import Effect
+
+log = logging.getLogger("stube")
+
+#: Methods the kernel calls itself; never reachable as events.
+HOOKS = frozenset({"start", "stop", "wakeup", "children", "url", "render", "handle", "migrate_stash"})
+
+#: The key under which a live object carries its instance id (never part of state).
+IID_KEY = "_stube_iid"
+
+_registry: dict[str, type["Component"]] = {}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+Returned = "None | Effect | list[Effect]"
+
+
+def event(fn: F) -> F:
+    """Mark a method as an event handler: the only methods the browser can reach.
+
+    ::
+
+        class Counter(Component):
+            @event
+            def add(self, amount: int):
+                self.n += amount
+    """
+    fn._stube_event = True  # type: ignore[attr-defined]
+    return fn
+
+
+def is_event(fn: Any) -> bool:
+    return getattr(fn, "_stube_event", False) is True
+
+
+def type_name(cls: type) -> str:
+    """The name stored in conversations: ``name = "..."`` on the class, else ``module.QualName``."""
+    own = cls.__dict__.get("name")
+    if isinstance(own, str) and own:
+        return own
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def css_class(name: str) -> str:
+    """The CSS class every root element carries, derived from the type name."""
+    return "stube-c-" + re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")
+
+
+def lookup(name: str) -> type["Component"]:
+    """Resolve a stored type name back to its class.
+
+    Raises ``LookupError`` naming the type when its module was never imported.
+    """
+    try:
+        return _registry[name]
+    except KeyError:
+        raise LookupError(
+            f"unknown component type {name!r}: import the module that defines it before "
+            "restoring conversations that use it"
+        ) from None
+
+
+def registered() -> dict[str, type["Component"]]:
+    """A copy of the registry (type name -> class)."""
+    return dict(_registry)
+
+
+class Component:
+    """Base class of every stube component.
+
+    Subclasses set ``template`` (a Jinja2 template name), ``template_string``
+    (inline Jinja2 source) or define ``render()``; mark browser-reachable
+    methods with :func:`event`; and may define the optional hooks below.
+    Handlers and hooks mutate ``self`` and return ``None``, one effect or a
+    list of effects.
+    """
+
+    #: Jinja2 template name, searched in the app's folders, then stube's own.
+    template: ClassVar[str | None] = None
+    #: Inline Jinja2 source, an alternative to ``template``.
+    template_string: ClassVar[str | None] = None
+    #: Form fields lifted onto ``self`` (as strings) before any handler runs.
+    fields: ClassVar[tuple[str, ...]] = ()
+    #: Attributes kept in the browser session's stash for this view.
+    stash: ClassVar[tuple[str, ...]] = ()
+    #: Shape version of the stashed attributes; see ``migrate_stash``.
+    stash_vsn: ClassVar[int] = 1
+
+    # Filled by __init_subclass__.
+    _stube_type: ClassVar[str] = "stube.Component"
+    _stube_css: ClassVar[str] = "stube-c-stube-Component"
+    _stube_hooks: ClassVar[frozenset[str]] = frozenset()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        name = type_name(cls)
+        cls._stube_type = name
+        cls._stube_css = css_class(name)
+        cls._stube_hooks = frozenset(
+            h for h in HOOKS if getattr(cls, h, None) is not getattr(Component, h, None)
+        )
+        previous = _registry.get(name)
+        if previous is not None and previous is not cls:
+            log.debug("component type %s redefined; live instances use the new class", name)
+        _registry[name] = cls
+
+    @property
+    def iid(self) -> str | None:
+        """This instance's id inside its conversation (``None`` for an embed spec)."""
+        return self.__dict__.get(IID_KEY)
+
+    # -- optional hooks (documented here; the kernel calls them through the class) --
+
+    def start(self) -> Any:
+        """After instantiation: may return effects (a task component's first ``call``)."""
+
+    def stop(self) -> Any:
+        """Just before removal (answer, replace, end, keyed removal). State changes are discarded."""
+
+    def wakeup(self) -> Any:
+        """When a restored or rewound frame becomes live again: re-arm timers, resubscribe."""
+
+    def children(self) -> dict[str, "Component"]:
+        """Eager child slots, created with this instance: ``{"slot": Child(...)}``."""
+        return {}
+
+    def url(self) -> str | tuple[str, str] | None:
+        """Root only: the browser URL as a projection of state.
+
+        Return a string (replace), ``("push", url)``, ``("replace", url)`` or ``None``.
+        """
+        return None
+
+    def render(self) -> str:  # pragma: no cover - replaced by subclasses
+        """Return HTML for this instance (an alternative to ``template``)."""
+        raise NotImplementedError
+
+    def handle(self, name: str, **payload: Any) -> Any:  # pragma: no cover - overridden
+        """Catch-all for event names that are not attributes of the class."""
+        raise NotImplementedError
+
+    def migrate_stash(self, old_vsn: int, data: dict[str, Any]) -> dict[str, Any] | None:
+        """Migrate stashed data written under ``old_vsn``; ``None`` discards it."""
+        return None
+
+    def render_string(self, source: str, **context: Any) -> Any:
+        """Render inline Jinja2 ``source`` for this instance, with every template helper.
+
+        Useful inside ``render()`` to pick between several snippets.
+        """
+        from .render import render_source
+
+        return render_source(self, source, context)
+
+    def __repr__(self) -> str:
+        state = ", ".join(f"{k}={v!r}" for k, v in capture(self).items())
+        return f"<{type(self)._stube_type} {self.iid or 'spec'} {state}>"
+
+
+def capture(obj: Component) -> dict[str, Any]:
+    """The object's state: its attributes without the framework's own key."""
+    d = obj.__dict__
+    if IID_KEY in d:
+        d = dict(d)
+        del d[IID_KEY]
+    return d
+
+
+def capture_json(obj: Component) -> dict[str, Any]:
+    """A validated JSON copy of the object's state; the error names class and attribute."""
+    cls = type(obj)
+    out = {}
+    for k, v in capture(obj).items():
+        out[k] = json_copy(v, f"{cls.__qualname__}.{k}")
+    return out
+
+
+def build(cls: type[Component], state: dict[str, Any], iid: str, *, copy: bool) -> Component:
+    """Rebuild a live object from stored state without running ``__init__``.
+
+    ``copy=True`` gives the handler its own containers to mutate; renders share.
+    """
+    obj = cls.__new__(cls)
+    d = json_copy(state) if copy else dict(state)
+    d[IID_KEY] = iid
+    obj.__dict__ = d
+    return obj
+
+
+def as_embed(value: Any) -> Component:
+    """Accept an embed spec (``Confirm("Delete?")``) or a class (made with no arguments)."""
+    if isinstance(value, Component):
+        if value.iid is not None:
+            raise TypeError(
+                f"{value!r} is a live instance; embed a fresh spec (call the class) instead"
+            )
+        return value
+    if isinstance(value, type) and issubclass(value, Component):
+        return value()
+    raise TypeError(
+        f"expected a component spec such as Confirm('Delete?') or a Component class, got {value!r}"
+    )

@@ -1,0 +1,34 @@
+"""Exceptions that are part of stube's public API."""
+
+from __future__ import annotations
+
+
+class StubeError(Exception):
+    """Base class for errors stube raises on purpose."""
+
+
+class UnknownEvent(StubeError, LookupError):
+    """An event name that is not an ``@event`` method of its target instance.
+
+    The HTTP layer answers 404. Nothing in the conversation changes.
+    """
+
+
+class BadPayload(StubeError, ValueError):
+    """A payload value that cannot be converted, or a missing required one (HTTP 400)."""
+
+
+class StateError(StubeError, TypeError):
+    """Component state that is not JSON: names the class and the attribute."""
+
+
+class EffectError(StubeError, RuntimeError):
+    """An effect that cannot be applied where it was emitted (e.g. an embedded child answering)."""
+
+
+class FlowDiverged(StubeError, RuntimeError):
+    """A durable flow's replay asked for something other than its log recorded."""
+
+
+class FlowError(StubeError, RuntimeError):
+    """Misuse of flows: ``ask()`` outside a flow, resuming from another thread, and so on."""

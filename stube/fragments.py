@@ -1,0 +1,42 @@
+"""Fragments: wire-neutral descriptions of what changed on the page.
+
+The kernel produces them; :mod:`stube.wire` turns them into htmx partials
+(for event responses and SSE pushes), and a Harness simply collects them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Replace the conversation's container content (a new frame became the page).
+PAGE = "page"
+#: Morph the element with id ``target`` (an instance re-rendered in place).
+MORPH = "morph"
+#: An error banner replacing the element with id ``target``.
+ERROR = "error"
+#: Insert HTML relative to ``target``: ``mode`` is ``append``, ``prepend`` or ``after``.
+INSERT = "insert"
+#: Remove the element with id ``target``.
+REMOVE = "remove"
+#: An application ``patch()``: morph by the id of its top element.
+PATCH = "patch"
+#: Run JavaScript in the page (``execute_script``).
+SCRIPT = "script"
+#: Set the browser URL; ``mode`` is ``push`` or ``replace``.
+HISTORY = "history"
+#: The conversation ended; the stream closes.
+CLOSE = "close"
+
+
+@dataclass(slots=True)
+class Fragment:
+    kind: str
+    target: str = ""
+    html: str = ""
+    mode: str = ""
+    #: The instance whose markup this is (used to drop fragments a bigger render covers).
+    owner: str = ""
+
+    def __repr__(self) -> str:
+        body = self.html if len(self.html) < 60 else self.html[:57] + "..."
+        return f"<Fragment {self.kind} {self.mode} #{self.target} {body!r}>"

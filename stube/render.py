@@ -1,0 +1,340 @@
+"""Rendering components with Jinja2, and the helpers every template gets.
+
+One :class:`Templates` object owns a Jinja2 environment (autoescape on) that
+searches the application's template folders first, then stube's own. The
+helpers (``root``, ``on``, ``slot``, ...) read the instance being rendered
+from a context variable, so they work the same in templates and in Python
+``render()`` methods.
+"""
+
+from __future__ import annotations
+
+import json
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+from urllib.parse import quote, urlencode
+
+import jinja2
+from jinja2.ext import Extension
+from jinja2.lexer import Token, TokenStream
+from markupsafe import Markup, escape
+
+from . import context as _context
+from .component import Component, build, lookup
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _asset_dir(name: str) -> Path:
+    """``templates``/``static`` inside an installed wheel, or beside the package in a checkout."""
+    inside = PACKAGE_DIR / name
+    if inside.is_dir():
+        return inside
+    return PACKAGE_DIR.parent / name
+
+
+TEMPLATES_DIR = _asset_dir("templates")
+STATIC_DIR = _asset_dir("static")
+
+#: The name templates use for the component (``self`` is reserved by Jinja2).
+SELF = "stube_self"
+
+
+class SelfIsComponent(Extension):
+    """Let templates say ``{{ self.n }}``: Jinja2 reserves ``self``, so rename it at lex time."""
+
+    def filter_stream(self, stream: TokenStream) -> Iterable[Token]:
+        for token in stream:
+            if token.type == "name" and token.value == "self":
+                yield Token(token.lineno, "name", SELF)
+            else:
+                yield token
+
+
+class Urls:
+    """Every URL stube renders, under the prefix the app is mounted at."""
+
+    __slots__ = ("base",)
+
+    def __init__(self, base: str = "") -> None:
+        self.base = base.rstrip("/")
+
+    def event(self, cid: str, iid: str, name: str) -> str:
+        return f"{self.base}/_stube/event/{cid}/{iid}/{name}"
+
+    def back(self, cid: str) -> str:
+        return f"{self.base}/_stube/back/{cid}"
+
+    def sse(self, cid: str) -> str:
+        return f"{self.base}/_stube/sse/{cid}"
+
+    def static(self, path: str) -> str:
+        return f"{self.base}/_stube/static/{path}"
+
+    def page(self, mount: str, cid: str | None = None) -> str:
+        path = self.base + (mount if mount.startswith("/") else "/" + mount)
+        if not path:
+            path = "/"
+        return f"{path}?cv={cid}" if cid else path
+
+
+class Templates:
+    """A Jinja2 environment: the app's folders first, then stube's own templates."""
+
+    def __init__(self, folders: Sequence[str | Path] = (), *, auto_reload: bool = False) -> None:
+        self.folders = [Path(f) for f in folders]
+        self.auto_reload = auto_reload
+        loader = jinja2.ChoiceLoader(
+            [jinja2.FileSystemLoader([str(f) for f in self.folders]),
+             jinja2.FileSystemLoader(str(TEMPLATES_DIR))]
+        )
+        self.env = jinja2.Environment(
+            loader=loader,
+            autoescape=True,
+            auto_reload=auto_reload,
+            extensions=[SelfIsComponent],
+        )
+        self.env.globals.update(
+            root=root, on=on, slot=slot, keyed=keyed, back_button=back_button, upload=upload,
+            app=_context.app, principal=_context.principal,
+            conversation_id=_context.conversation_id,
+        )
+        self._by_class: dict[type, jinja2.Template | None] = {}
+        self._by_source: dict[str, jinja2.Template] = {}
+
+    def for_class(self, cls: type[Component]) -> jinja2.Template | None:
+        tmpl = self._by_class.get(cls, False)
+        if tmpl is False:
+            if cls.template_string is not None:
+                tmpl = self.from_string(cls.template_string)
+            elif cls.template:
+                tmpl = self.env.get_template(cls.template)
+            else:
+                tmpl = None
+            if not (self.auto_reload and cls.template_string is None):
+                self._by_class[cls] = tmpl
+        return tmpl  # type: ignore[return-value]
+
+    def from_string(self, source: str) -> jinja2.Template:
+        tmpl = self._by_source.get(source)
+        if tmpl is None:
+            tmpl = self.env.from_string(source)
+            if len(self._by_source) < 1024:
+                self._by_source[source] = tmpl
+        return tmpl
+
+    def get(self, name: str) -> jinja2.Template:
+        return self.env.get_template(name)
+
+
+class RenderState:
+    """What the helpers need while one conversation renders."""
+
+    __slots__ = ("instances", "cid", "urls", "templates", "rendered")
+
+    def __init__(self, instances: Mapping[str, dict], cid: str, urls: Urls, templates: Templates) -> None:
+        self.instances = instances
+        self.cid = cid
+        self.urls = urls
+        self.templates = templates
+        #: Instance ids emitted by this render, in order.
+        self.rendered: list[str] = []
+
+
+class _Frame:
+    __slots__ = ("obj", "iid", "rs")
+
+    def __init__(self, obj: Component, iid: str, rs: RenderState) -> None:
+        self.obj = obj
+        self.iid = iid
+        self.rs = rs
+
+
+_current: ContextVar[_Frame | None] = ContextVar("stube_render", default=None)
+
+
+def _frame(helper: str) -> _Frame:
+    frame = _current.get()
+    if frame is None:
+        raise RuntimeError(f"{helper}() is a template helper: call it while a component renders")
+    return frame
+
+
+def render_instance(rs: RenderState, iid: str) -> Markup:
+    """Render one instance (and, through ``slot``/``keyed``, its children)."""
+    rec = rs.instances[iid]
+    cls = lookup(rec["type"])
+    obj = build(cls, rec["state"], iid, copy=False)
+    rs.rendered.append(iid)
+    token = _current.set(_Frame(obj, iid, rs))
+    try:
+        if "render" in cls._stube_hooks:
+            return Markup(cls.render(obj))
+        tmpl = rs.templates.for_class(cls)
+        if tmpl is None:
+            return Markup(f'<div id="{iid}" data-stube-component="{escape(cls._stube_type)}" hidden></div>')
+        return Markup(tmpl.render({SELF: obj}))
+    finally:
+        _current.reset(token)
+
+
+def render_source(obj: Component, source: str, context: Mapping[str, Any]) -> Markup:
+    frame = _frame("render_string")
+    if frame.obj is not obj and frame.iid != obj.iid:
+        raise RuntimeError("render_string() renders the component that is being rendered")
+    tmpl = frame.rs.templates.from_string(source)
+    return Markup(tmpl.render({**context, SELF: obj}))
+
+
+# -- attribute helpers --------------------------------------------------------
+
+
+def attrs(mapping: Mapping[str, Any]) -> str:
+    """Render ``name="value"`` pairs: ``True`` is a bare flag, ``None``/``False`` are left out.
+
+    ``class_`` becomes ``class``; other underscores become dashes (``data_x`` -> ``data-x``).
+    """
+    parts = []
+    for name, value in mapping.items():
+        if value is None or value is False:
+            continue
+        name = name.rstrip("_").replace("_", "-") if name not in ("class_", "for_") else name[:-1]
+        if value is True:
+            parts.append(name)
+        else:
+            parts.append(f'{name}="{escape(value)}"')
+    return " ".join(parts)
+
+
+def root(**attributes: Any) -> Markup:
+    """Attributes for a component's root element: ``id``, ``data-stube-component``, CSS class.
+
+    ``<div {{ root(class="card") }}>`` — user classes are appended after stube's own.
+    """
+    frame = _frame("root")
+    cls = type(frame.obj)
+    extra_class = attributes.pop("class", None) or attributes.pop("class_", None)
+    attributes.pop("id", None)
+    css = cls._stube_css if not extra_class else f"{cls._stube_css} {extra_class}"
+    head = f'id="{frame.iid}" data-stube-component="{escape(cls._stube_type)}" class="{escape(css)}"'
+    rest = attrs(attributes)
+    return Markup(f"{head} {rest}" if rest else head)
+
+
+def _wire_value(value: Any) -> Any:
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, separators=(",", ":"))
+    if value is None:
+        return ""
+    return value
+
+
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, separators=(",", ":"))
+    return "" if value is None else str(value)
+
+
+def on(event: str, *, trigger: str | None = None, confirm: str | None = None,
+       target: str | Component | None = None, **payload: Any) -> Markup:
+    """htmx attributes that post ``event`` (with ``payload``) to this instance.
+
+    ``<button {{ on("add", amount=10) }}>+10</button>`` renders ``hx-post`` to
+    ``.../<cid>/<iid>/add`` with the payload in ``hx-vals``, plus
+    ``formaction``/``formmethod`` so the button also works without JavaScript
+    inside a ``<form>``. ``trigger=`` sets ``hx-trigger``, ``confirm=`` sets
+    ``hx-confirm``, ``target=`` posts to another instance (an id or a live
+    component) of this conversation.
+    """
+    frame = _frame("on")
+    iid = frame.iid
+    if target is not None:
+        iid = target.iid if isinstance(target, Component) else str(target)
+        if not iid:
+            raise ValueError("on(..., target=) needs a live instance or an instance id")
+    if not event.isidentifier():
+        raise ValueError(f"event names are identifiers, got {event!r}")
+    url = frame.rs.urls.event(frame.rs.cid, iid, event)
+    parts = [f'hx-post="{escape(url)}"']
+    if payload:
+        vals = json.dumps({k: _wire_value(v) for k, v in payload.items()}, separators=(",", ":"))
+        parts.append(f'hx-vals="{escape(vals)}"')
+        action = url + "?" + urlencode({k: _query_value(v) for k, v in payload.items()}, quote_via=quote)
+    else:
+        action = url
+    if trigger:
+        parts.append(f'hx-trigger="{escape(trigger)}"')
+    if confirm:
+        parts.append(f'hx-confirm="{escape(confirm)}"')
+    parts.append(f'formaction="{escape(action)}" formmethod="post"')
+    return Markup(" ".join(parts))
+
+
+def slot(name: str) -> Markup:
+    """Render the child in slot ``name`` (eager ``children()`` or ``call_in_slot``)."""
+    frame = _frame("slot")
+    rec = frame.rs.instances[frame.iid]
+    child = rec.get("children", {}).get(name)
+    if child is None:
+        raise LookupError(f"{type(frame.obj).__qualname__} has no child in slot {name!r}")
+    return render_instance(frame.rs, child)
+
+
+def has_slot(name: str) -> bool:
+    frame = _frame("has_slot")
+    return name in frame.rs.instances[frame.iid].get("children", {})
+
+
+def keyed(slot: str, tag: str = "div", **attributes: Any) -> Markup:
+    """Render a keyed child list (``set_keyed_children``) inside its container element."""
+    frame = _frame("keyed")
+    return keyed_container(frame.rs, frame.iid, slot, tag, attributes)
+
+
+def keyed_container(rs: RenderState, iid: str, slot: str, tag: str = "div",
+                    attributes: Mapping[str, Any] | None = None) -> Markup:
+    rec = rs.instances[iid]
+    group = rec.get("keyed", {}).get(slot)
+    attributes = dict(attributes or {})
+    extra_class = attributes.pop("class", None) or attributes.pop("class_", None)
+    css = "stube-keyed" + (f" {extra_class}" if extra_class else "")
+    head = f'<{tag} id="{iid}--{escape(slot)}" class="{escape(css)}"'
+    rest = attrs(attributes)
+    if rest:
+        head += " " + rest
+    parts = [head + ">"]
+    if group:
+        iids = group["iids"]
+        for key in group["order"]:
+            parts.append(render_instance(rs, iids[key]))
+    parts.append(f"</{tag}>")
+    return Markup("".join(parts))
+
+
+def back_button(label: str = "Back", **attributes: Any) -> Markup:
+    """A button that rewinds the conversation one step (conversation history, not the browser's)."""
+    frame = _frame("back_button")
+    url = frame.rs.urls.back(frame.rs.cid)
+    extra_class = attributes.pop("class", None) or attributes.pop("class_", None)
+    css = "stube-button" + (f" {extra_class}" if extra_class else "")
+    rest = attrs(attributes)
+    return Markup(
+        f'<button class="{escape(css)}" hx-post="{escape(url)}" formaction="{escape(url)}" '
+        f'formmethod="post"{" " + rest if rest else ""}>{escape(label)}</button>'
+    )
+
+
+def upload(event: str) -> Markup:
+    """Attributes for a ``<form>`` that uploads files as ``event`` (multipart, with or without JS).
+
+    ``<form {{ upload("received") }}><input type="file" name="file"> ...</form>``
+    """
+    frame = _frame("upload")
+    url = frame.rs.urls.event(frame.rs.cid, frame.iid, event)
+    return Markup(
+        f'hx-post="{escape(url)}" hx-encoding="multipart/form-data" '
+        f'action="{escape(url)}" method="post" enctype="multipart/form-data"'
+    )

@@ -1,0 +1,22 @@
+"""Shared fixtures. Browser fixtures live in tests/browser/conftest.py."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.redis_server import redis_server  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A private redis-server on 127.0.0.1 for the whole session (flush between tests yourself)."""
+    with redis_server() as url:
+        yield url
