@@ -14,7 +14,7 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, TypeVar
 
-from .jsonstate import json_copy
+from .jsonstate import copy_attributes, json_copy
 
 if TYPE_CHECKING:
     from .effects import Effect
@@ -187,11 +187,7 @@ def capture(obj: Component) -> dict[str, Any]:
 
 def capture_json(obj: Component) -> dict[str, Any]:
     """A validated JSON copy of the object's state; the error names class and attribute."""
-    cls = type(obj)
-    out = {}
-    for k, v in capture(obj).items():
-        out[k] = json_copy(v, f"{cls.__qualname__}.{k}")
-    return out
+    return copy_attributes(capture(obj), type(obj).__qualname__)
 
 
 def build(cls: type[Component], state: dict[str, Any], iid: str, *, copy: bool) -> Component:

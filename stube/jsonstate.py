@@ -18,8 +18,50 @@ _SCALARS = (str, int, bool, type(None))
 HINT = "state must be str, int, float, bool, None, list, or dict with str keys"
 
 
+class _Slow(Exception):
+    """The fast walk met something it does not handle; the labelled walk decides."""
+
+
+def _fast(value: Any) -> Any:
+    t = type(value)
+    if t is str or t is int or t is bool or value is None:
+        return value
+    if t is dict:
+        for k in value:
+            if type(k) is not str:
+                raise _Slow
+        return {k: _fast(v) for k, v in value.items()}
+    if t is list:
+        return [_fast(v) for v in value]
+    if t is float and math.isfinite(value):
+        return value
+    raise _Slow
+
+
 def json_copy(value: Any, where: str = "value") -> Any:
-    """Return a deep copy of ``value``, raising :class:`StateError` if it is not JSON."""
+    """Return a deep copy of ``value``, raising :class:`StateError` if it is not JSON.
+
+    Every dispatch copies the target's state twice, so plain JSON takes a walk
+    that builds no error labels; anything else (a bad value, a ``str``
+    subclass) is walked again with labels, to convert or to name the culprit.
+    """
+    try:
+        return _fast(value)
+    except _Slow:
+        pass  # outside the handler, so a StateError does not chain to the internal signal
+    return _labelled(value, where)
+
+
+def copy_attributes(attrs: dict[str, Any], owner: str) -> dict[str, Any]:
+    """:func:`json_copy` of an object's attributes; an error names ``owner.attribute``."""
+    try:
+        return _fast(attrs)
+    except _Slow:
+        pass
+    return {str(k): _labelled(v, f"{owner}.{k}") for k, v in attrs.items()}
+
+
+def _labelled(value: Any, where: str) -> Any:
     t = type(value)
     if t is str or t is int or t is bool or value is None:
         return value
@@ -31,10 +73,10 @@ def json_copy(value: Any, where: str = "value") -> Any:
                     k = str(k)
                 else:
                     raise StateError(f"{where}: dict key {k!r} is a {type(k).__name__}, not str ({HINT})")
-            out[k] = json_copy(v, f"{where}[{k!r}]")
+            out[k] = _labelled(v, f"{where}[{k!r}]")
         return out
     if t is list:
-        return [json_copy(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [_labelled(v, f"{where}[{i}]") for i, v in enumerate(value)]
     if t is float:
         if not math.isfinite(value):
             raise StateError(f"{where}: {value!r} is not a finite number ({HINT})")
@@ -47,7 +89,7 @@ def json_copy(value: Any, where: str = "value") -> Any:
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
-        return json_copy(float(value), where)
+        return _labelled(float(value), where)
     if isinstance(value, tuple):
         raise StateError(f"{where}: tuples do not survive JSON; use a list ({HINT})")
     raise StateError(f"{where}: a {t.__name__} is not JSON ({HINT})")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
@@ -107,6 +108,8 @@ class Outcome:
     removed: list[str] = field(default_factory=list)
     #: The exception a failed handler raised (the conversation is unchanged).
     error: BaseException | None = None
+    #: The conversation's version before the fold (set by the runtime; pages apply folds in order).
+    since: int | None = None
 
     @property
     def changed(self) -> bool:
@@ -139,6 +142,15 @@ def as_effects(result: Any, where: str) -> list[fx.Effect]:
                 raise TypeError(f"{where} returned {item!r} in its list; return effects such as call(...) or answer(...)")
         return list(result)
     raise TypeError(f"{where} returned {result!r}; return None, an effect, or a list of effects")
+
+
+#: The transaction whose user code is running (flows reach ``Env.live`` and their record through it).
+_current_txn: ContextVar["Txn | None"] = ContextVar("stube_txn", default=None)
+
+
+def current_txn() -> "Txn | None":
+    """The transaction running a handler or hook right now (``None`` outside one)."""
+    return _current_txn.get()
 
 
 class Txn:
@@ -217,9 +229,15 @@ class Txn:
         obj = build(cls, rec["state"], iid, copy=True)
         if prepare is not None:
             prepare(obj)
-        result = fn(obj, *args, **(kwargs or {}))
+        token = _current_txn.set(self)
+        try:
+            result = fn(obj, *args, **(kwargs or {}))
+        finally:
+            _current_txn.reset(token)
         if keep:
             self.commit(iid, obj)
+        if result is None:  # the common case: skip building the error label
+            return []
         return as_effects(result, f"{cls.__qualname__}.{getattr(fn, '__name__', 'handler')}")
 
     def commit(self, iid: str, obj: Component) -> None:
@@ -227,7 +245,9 @@ class Txn:
         if rec is None:
             return
         state = capture_json(obj)
-        if state != rec["state"]:
+        old = rec["state"]
+        # 1 == 1.0 == True, yet they render and serialise differently: a top-level retype counts.
+        if state != old or any(type(v) is not type(old[k]) for k, v in state.items()):
             cls = type(obj)
             if cls.stash and self.env.stash is not None:
                 changes = {k: state[k] for k in cls.stash
@@ -283,10 +303,14 @@ class Txn:
             return state
         data = stored.get("data") or {}
         if stored.get("vsn", 1) != cls.stash_vsn:
-            migrated = cls.migrate_stash(embed, stored.get("vsn", 1), dict(data))
-            data = migrated or {}
+            try:  # stashed preferences are disposable: a failing migration must not break the page
+                migrated = cls.migrate_stash(embed, stored.get("vsn", 1), json_copy(data))
+            except Exception:
+                log.exception("%s.migrate_stash failed; the stashed values were discarded", cls.__qualname__)
+                migrated = None
+            data = migrated if isinstance(migrated, dict) else {}
             full = {k: state[k] for k in cls.stash if k in state}
-            full.update({k: v for k, v in data.items() if k in cls.stash})
+            full.update({k: v for k, v in data.items() if k in cls.stash and is_json(v)})
             self.commands.append(Command("stash", "", StashWrite(cls._stube_type, json_copy(full), cls.stash_vsn)))
         out = dict(state)
         for key in cls.stash:
@@ -301,12 +325,20 @@ class Txn:
                 if "start" in cls._stube_hooks:
                     self.fold(self.invoke(iid, cls.start), iid)
 
-    def wake_tree(self, iid: str) -> None:
+    def wake_tree(self, iid: str, *, side_only: bool = False) -> None:
         for x in cv.subtree(self.instances, iid, include_prev=False):
             if x in self.instances:
                 cls = self.cls_of(x)
                 if "wakeup" in cls._stube_hooks:
-                    self.fold(self.invoke(x, cls.wakeup), x)
+                    effects = self.invoke(x, cls.wakeup)
+                    if side_only:  # during a rewind: re-arm timers/io/subscriptions, nothing structural
+                        rewound, self.rewound = self.rewound, False
+                        try:
+                            self.fold([e for e in effects if isinstance(e, _SIDE_EFFECTS)], x)
+                        finally:
+                            self.rewound = rewound
+                    else:
+                        self.fold(effects, x)
 
     def remove_tree(self, iid: str, *, include_prev: bool = True, stop: bool = True) -> None:
         order = cv.subtree(self.instances, iid, include_prev)
@@ -331,6 +363,16 @@ class Txn:
             self.removed.append(x)
             self.auto.pop(x, None)
             self.forced.pop(x, None)
+        gone = set(order)
+        for i, frame in enumerate(self.stack):
+            rec = self.instances.get(frame)
+            if i and rec is not None and rec["parent"] in gone:
+                # Its caller left under it (a keyed item or slot child removed while its dialog
+                # is open; a keyed rebuild reuses the id for another type): the answer now just
+                # returns to the frame below, with nobody left to resume.
+                new = {k: v for k, v in rec.items() if k not in ("resume", "on_error")}
+                new["parent"] = self.stack[i - 1]
+                self.put(frame, new)
 
     def displayed(self, iid: str) -> bool:
         """Is the instance part of what the page shows (the top frame's visible tree)?"""
@@ -427,6 +469,8 @@ class Txn:
                 continue
             if owner not in self.instances or not self.displayed(owner):
                 continue
+            if frag.kind == fr.REMOVE and frag.target in self.undo_i and self.undo_i[frag.target] is None:
+                continue  # created and removed within this step: its insert was dropped, it never showed
             if fill is not None:
                 if fill not in self.instances:
                     continue
@@ -458,7 +502,10 @@ class Txn:
                     entry["t"] = undo_t
                 limit = conv.get("history_limit", self.env.history_limit)
                 if limit > 0:
-                    conv["history"] = (self.base["history"] + [entry])[-limit:]
+                    past = self.base["history"]
+                    history = past[len(past) - limit + 1:] if len(past) >= limit else past[:]
+                    history.append(entry)  # one copy of the (shared) list, not two
+                    conv["history"] = history
             conv["version"] = self.base.get("version", 0) + 1
         if conv is not self.base:
             conv["touched"] = time.time()
@@ -509,6 +556,12 @@ def _fold_answer(tx: Txn, eff: fx.Answer | fx.AnswerError, origin: str) -> None:
         _deliver(tx, rec, value, is_error)
     elif kind == "slot":
         parent, slot, prev = rec["parent"], rec["slot"], rec.get("prev")
+        occupant = (tx.get(parent) or {}).get("children", {}).get(slot)
+        if occupant != origin:
+            # A displaced occupant (reached by a stale tab or a timer) answering would orphan
+            # the child that displaced it; like a lower frame, it must wait its turn.
+            raise EffectError("only the current occupant of a slot can answer; this one was "
+                              "displaced by a later call_in_slot()")
         tx.remove_tree(origin, include_prev=False)
         prec = tx.get(parent)
         if prec is None:
@@ -559,6 +612,11 @@ def _fold_replace(tx: Txn, eff: fx.Replace, origin: str) -> None:
     if rec is None:
         raise EffectError("replace() from an instance that no longer exists")
     kind = rec["kind"]
+    # Swapping a lower frame or a displaced slot occupant would orphan what sits above it.
+    if kind == "frame" and tx.stack[-1:] != [target]:
+        raise EffectError("only the top frame can be replaced; this frame has another frame above it")
+    if kind == "slot" and (tx.get(rec["parent"]) or {}).get("children", {}).get(rec["slot"]) != target:
+        raise EffectError("only the current occupant of a slot can be replaced")
     tx.remove_tree(target, include_prev=False)
     new, created = tx.instantiate(eff.embed, parent=rec["parent"], kind=kind, slot=rec.get("slot"),
                                   resume=rec.get("resume"), on_error=rec.get("on_error"), prev=rec.get("prev"))
@@ -613,6 +671,8 @@ def rewind_into(tx: Txn, base: dict[str, Any]) -> None:
     """Replace the transaction's working value with the step before ``base``."""
     restored = cv.undo(base, base["history"][-1])
     restored["history"] = base["history"][:-1]
+    # The browser still shows the newer URL: compare against it, so project_url() re-syncs it.
+    restored["last_url"] = base.get("last_url")
     before = set(tx.instances)
     Txn.__init__(tx, restored, tx.env)
     tx.base = base
@@ -621,7 +681,7 @@ def rewind_into(tx: Txn, base: dict[str, Any]) -> None:
     tx.removed = [iid for iid in before if iid not in tx.instances]
     tx.set_top("painted", None)
     if tx.stack:
-        tx.wake_tree(tx.stack[-1])
+        tx.wake_tree(tx.stack[-1], side_only=True)
         tx.rewound = True
     elif not tx.conv.get("ended"):
         tx.finish_conversation(None)

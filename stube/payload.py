@@ -21,6 +21,15 @@ from typing import Any, Callable
 from .errors import BadPayload
 
 _EMPTY = inspect.Parameter.empty
+
+
+class Raw:
+    """A payload value that is already Python (uploaded file lists): passed through unconverted."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
 _TRUE = {"true", "1", "on", "yes"}
 _FALSE = {"false", "0", "off", "no", ""}
 
@@ -79,11 +88,15 @@ def bind(fn: Callable[..., Any], payload: dict[str, Any], *, convert: bool, skip
 
 
 def _last(value: Any) -> Any:
+    if isinstance(value, Raw):
+        return value.value
     return value[-1] if isinstance(value, list) and value else value
 
 
 def convert_value(value: Any, annotation: Any, name: str = "value") -> Any:
     """Convert a form-encoded value to ``annotation`` (raises :class:`BadPayload`)."""
+    if isinstance(value, Raw):
+        return value.value
     if annotation is _EMPTY or annotation is Any or annotation is str:
         return _last(value)
     origin = typing.get_origin(annotation)

@@ -10,6 +10,7 @@ from a context variable, so they work the same in templates and in Python
 from __future__ import annotations
 
 import json
+from collections import ChainMap
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -96,7 +97,7 @@ class Templates:
             extensions=[SelfIsComponent],
         )
         self.env.globals.update(
-            root=root, on=on, slot=slot, keyed=keyed, back_button=back_button, upload=upload,
+            root=root, on=on, slot=slot, has_slot=has_slot, keyed=keyed, back_button=back_button, upload=upload,
             app=_context.app, principal=_context.principal,
             conversation_id=_context.conversation_id,
         )
@@ -109,17 +110,30 @@ class Templates:
             if cls.template_string is not None:
                 tmpl = self.from_string(cls.template_string)
             elif cls.template:
-                tmpl = self.env.get_template(cls.template)
+                tmpl = self._flat(self.env.get_template(cls.template))
             else:
                 tmpl = None
             if not (self.auto_reload and cls.template_string is None):
                 self._by_class[cls] = tmpl
         return tmpl  # type: ignore[return-value]
 
+    def _flat(self, tmpl: jinja2.Template) -> jinja2.Template:
+        """Let a template read the environment's globals dict directly.
+
+        Jinja2 gives every template a ``ChainMap(own, env.globals)`` and copies
+        it, key by key, into each render's context: about half the cost of
+        rendering a small component. Ours have no globals of their own, so the
+        plain dict is equivalent (and globals added later stay visible).
+        """
+        g = tmpl.globals
+        if isinstance(g, ChainMap) and len(g.maps) == 2 and not g.maps[0] and g.maps[1] is self.env.globals:
+            tmpl.globals = self.env.globals
+        return tmpl
+
     def from_string(self, source: str) -> jinja2.Template:
         tmpl = self._by_source.get(source)
         if tmpl is None:
-            tmpl = self.env.from_string(source)
+            tmpl = self._flat(self.env.from_string(source))
             if len(self._by_source) < 1024:
                 self._by_source[source] = tmpl
         return tmpl
@@ -255,9 +269,34 @@ def on(event: str, *, trigger: str | None = None, confirm: str | None = None,
         iid = target.iid if isinstance(target, Component) else str(target)
         if not iid:
             raise ValueError("on(..., target=) needs a live instance or an instance id")
+    # The same attributes are rendered again on every repaint; remember them when the payload
+    # is plain scalars. Types are part of the key: 1 == 1.0 == True, yet they render differently.
+    key: tuple | None = None
+    if all(type(v) in _SCALARS for v in payload.values()):
+        key = (frame.rs.urls.base, frame.rs.cid, iid, event, trigger, type(trigger),
+               confirm, type(confirm), *[(k, type(v), v) for k, v in payload.items()])
+        try:
+            hit = _ON_CACHE.get(key)
+        except TypeError:  # an unhashable trigger or confirm: not cached
+            key = hit = None
+        if hit is not None:
+            return hit
+    out = _on_attrs(frame.rs.urls.event(frame.rs.cid, iid, event), event, trigger, confirm, payload)
+    if key is not None:
+        if len(_ON_CACHE) >= 4096:
+            _ON_CACHE.clear()
+        _ON_CACHE[key] = out
+    return out
+
+
+_ON_CACHE: dict[tuple, Markup] = {}
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _on_attrs(url: str, event: str, trigger: str | None, confirm: str | None,
+              payload: Mapping[str, Any]) -> Markup:
     if not event.isidentifier():
         raise ValueError(f"event names are identifiers, got {event!r}")
-    url = frame.rs.urls.event(frame.rs.cid, iid, event)
     parts = [f'hx-post="{escape(url)}"']
     if payload:
         vals = json.dumps({k: _wire_value(v) for k, v in payload.items()}, separators=(",", ":"))
