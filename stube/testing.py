@@ -24,11 +24,14 @@ from typing import Any, Sequence, TypeVar
 from . import conversation as cv
 from . import kernel
 from .component import Component, build, lookup
+from .flows import Replay, release, replay_flow
 from .fragments import Fragment
 from .kernel import Command, Env, Event, Outcome
 from .render import Templates
 
 C = TypeVar("C", bound=Component)
+
+__all__ = ["Harness", "Replay", "replay_flow"]
 
 
 class Harness:
@@ -109,6 +112,9 @@ class Harness:
         self.conversation = out.conversation
         self.fragments = out.fragments
         self.error = out.error
+        gone = [iid for iid in out.removed if iid not in self.conversation["instances"]]
+        if gone:
+            release(self.env, self.conversation["id"], gone)  # free flows' continuations
         for iid in out.removed:
             self._subscriptions = {k: v for k, v in self._subscriptions.items() if k[1] != iid}
             self.commands = [c for c in self.commands if c.iid != iid or c.kind == "stash"]
