@@ -1,0 +1,755 @@
+"""The session stash: per-view UI state of one browser session, durable before acknowledged.
+
+A port of Elixir's ``DurableStash.Session``. One actor per browser session
+(:meth:`Stash.session`) serialises every read and write of that session, so
+writes have a total order and per-key last-write-wins needs no timestamps.
+State is partitioned per view and round-trips through JSON::
+
+    {"views": {"app.views.Table": {"vsn": 1, "data": {"sort": "name"}}},
+     "last_seen_at": 1735689600000}
+
+::
+
+    stash = Stash(FileStashStore("var/stash"), secret=os.environ["STUBE_SECRET"])
+    s = stash.session(session_id)
+    await s.merge("app.views.Table", {"sort": "name"}, vsn=1)   # durable when it returns
+    await s.get_view("app.views.Table")                          # {"sort": "name"}
+
+Why the pieces look the way they do:
+
+* Every accepted write is saved (awaited) before the call returns; a write
+  that changes nothing, and every read, leaves the store alone, so a crawler
+  cannot fill it.
+* Stores offer compare-and-set on an opaque version (a random etag, so a key
+  that expired and came back can never be mistaken for the old one). The
+  actor saves against the version it last saw; on a conflict it reloads,
+  re-applies the write and retries. Two processes sharing a store therefore
+  never overwrite each other's keys: the store's CAS extends the actor's
+  total order across processes.
+* Storage keys are an HMAC of the session id: the id is a bearer secret and
+  never becomes a file name, a Redis key or part of a stored value.
+* Sessions expire ``ttl`` seconds after ``last_seen_at``. An expired state
+  reads as absent and is deleted lazily; :meth:`Stash.sweep` removes expired
+  files; Redis keys carry an expiry. Reads refresh ``last_seen_at`` at most
+  once per ``ttl / 10``, so a session that is only ever read stays alive.
+* Idle actors are released after ``idle`` seconds; the next call loads the
+  session from the store again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import hashlib
+import hmac
+import json
+import logging
+import os
+import random
+import re
+import secrets
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Awaitable, Protocol, TypeVar, runtime_checkable
+
+from .errors import StateError, StubeError
+from .jsonstate import json_copy
+
+log = logging.getLogger("stube.stash")
+
+T = TypeVar("T")
+
+#: Default lifetime of a session's stash after its last activity: 30 days.
+DEFAULT_TTL = 30 * 24 * 3600.0
+#: Default time an unused actor stays in memory.
+DEFAULT_IDLE = 300.0
+#: How many times a write is re-applied after compare-and-set conflicts before giving up.
+MAX_ATTEMPTS = 16
+
+#: The version a store reports for a stored value it cannot parse; saving against it overwrites.
+CORRUPT = "!corrupt"
+
+_KEY = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
+
+class StashConflict(StubeError, RuntimeError):
+    """A compare-and-set failed: the stored version is not the one the write expected.
+
+    Stores raise it from ``save``; the actor reloads and retries, and only lets
+    it escape after :data:`MAX_ATTEMPTS` lost races in a row.
+    """
+
+
+# -- the store protocol ----------------------------------------------------------------
+
+
+@runtime_checkable
+class StashStore(Protocol):
+    """Where session states rest. Every method is a coroutine; ``key`` is ``[A-Za-z0-9_-]+``.
+
+    ``version`` is an opaque, never-reused string (``None`` = the key is absent).
+    ``persistent`` says whether the data outlives the process, which decides
+    whether :class:`Stash` insists on a configured secret.
+    """
+
+    persistent: bool
+
+    async def load(self, key: str) -> tuple[dict[str, Any], str] | None:
+        """``(state, version)`` or ``None`` when absent."""
+
+    async def save(self, key: str, state: dict[str, Any], expected: str | None, *,
+                   ttl: float | None = None) -> str:
+        """Store ``state`` if the current version is ``expected``; return the new version.
+
+        Raises :class:`StashConflict` otherwise. ``ttl`` (seconds) is a hint for
+        stores that expire keys themselves.
+        """
+
+    async def delete(self, key: str, expected: str) -> bool:
+        """Delete ``key`` if its version is ``expected``; ``False`` when it is not (or absent)."""
+
+    async def sweep(self, cutoff_ms: int) -> int:
+        """Delete states whose ``last_seen_at`` is older than ``cutoff_ms``; return how many."""
+
+    async def aclose(self) -> None:
+        """Release connections and file handles."""
+
+
+def _check_key(key: str) -> str:
+    if type(key) is not str or not _KEY.match(key):
+        raise ValueError(f"stash storage key {key!r} must match [A-Za-z0-9_-]{{1,128}}")
+    return key
+
+
+def _new_version() -> str:
+    return secrets.token_hex(8)
+
+
+def _empty_state() -> dict[str, Any]:
+    return {"views": {}, "last_seen_at": None}
+
+
+class InMemoryStashStore:
+    """A process-local store with faithful compare-and-set, for tests and single-process apps.
+
+    States are kept as JSON text, so what comes back is exactly what a real
+    store would return and no caller can alias stored data. ``ttl`` expires
+    keys like Redis does.
+    """
+
+    persistent = False
+
+    def __init__(self) -> None:
+        # key -> (version, json text, monotonic deadline or None)
+        self._items: dict[str, tuple[str, str, float | None]] = {}
+
+    def _current(self, key: str) -> tuple[str, str, float | None] | None:
+        item = self._items.get(key)
+        if item is not None and item[2] is not None and time.monotonic() >= item[2]:
+            del self._items[key]
+            return None
+        return item
+
+    async def load(self, key: str) -> tuple[dict[str, Any], str] | None:
+        item = self._current(key)
+        if item is None:
+            return None
+        return json.loads(item[1]), item[0]
+
+    async def save(self, key: str, state: dict[str, Any], expected: str | None, *,
+                   ttl: float | None = None) -> str:
+        _check_key(key)
+        item = self._current(key)
+        if (item[0] if item else None) != expected:
+            raise StashConflict(f"stash {key[:12]}: version changed")
+        version = _new_version()
+        self._items[key] = (version, _JSON(state), time.monotonic() + ttl if ttl else None)
+        return version
+
+    async def delete(self, key: str, expected: str) -> bool:
+        item = self._current(key)
+        if item is None or item[0] != expected:
+            return False
+        del self._items[key]
+        return True
+
+    async def sweep(self, cutoff_ms: int) -> int:
+        gone = 0
+        for key in list(self._items):
+            item = self._current(key)
+            if item is not None and _stale(json.loads(item[1]), cutoff_ms):
+                del self._items[key]
+                gone += 1
+        return gone
+
+    async def aclose(self) -> None:
+        pass
+
+    # -- for tests and inspection --
+
+    def keys(self) -> list[str]:
+        """The storage keys currently held."""
+        return [k for k in list(self._items) if self._current(k) is not None]
+
+    def raw(self, key: str) -> str | None:
+        """The stored JSON text of ``key``."""
+        item = self._current(key)
+        return item[1] if item else None
+
+
+def _stale(state: Any, cutoff_ms: int) -> bool:
+    seen = state.get("last_seen_at") if isinstance(state, dict) else None
+    return not isinstance(seen, (int, float)) or seen < cutoff_ms
+
+
+class FileStashStore:
+    """One ``<key>.json`` file per session in ``directory``; atomic and durable.
+
+    A save writes a temp file in the same folder, fsyncs it, renames it over
+    the old one and fsyncs the folder, so a crash leaves the old or the new
+    state, never half of one. Compare-and-set reads the version stored in the
+    file while holding an ``fcntl.flock`` on a lock file (one of 256 stripes
+    under ``.locks/``), which excludes other threads and other processes
+    alike. Blocking file work runs in a worker thread, off the event loop.
+    ``durable=False`` skips the fsyncs (benchmarks, throwaway data).
+    """
+
+    persistent = True
+
+    def __init__(self, directory: str | os.PathLike[str], *, durable: bool = True) -> None:
+        self.directory = Path(directory)
+        self.durable = durable
+        self._locks = self.directory / ".locks"
+        self._locks.mkdir(parents=True, exist_ok=True)
+
+    def path(self, key: str) -> Path:
+        """The file holding ``key``."""
+        return self.directory / f"{_check_key(key)}.json"
+
+    # -- async API --
+
+    async def load(self, key: str) -> tuple[dict[str, Any], str] | None:
+        return await asyncio.to_thread(self._load, key)
+
+    async def save(self, key: str, state: dict[str, Any], expected: str | None, *,
+                   ttl: float | None = None) -> str:
+        version = _new_version()
+        body = _JSON({"v": version, "state": state}).encode()  # encoding fails before the disk is touched
+        await asyncio.to_thread(self._save, key, body, expected)
+        return version
+
+    async def delete(self, key: str, expected: str) -> bool:
+        return await asyncio.to_thread(self._delete, key, expected)
+
+    async def sweep(self, cutoff_ms: int) -> int:
+        return await asyncio.to_thread(self._sweep, cutoff_ms)
+
+    async def aclose(self) -> None:
+        pass
+
+    # -- blocking internals --
+
+    @contextlib.contextmanager
+    def _locked(self, key: str) -> Iterator[None]:
+        fd = os.open(self._locks / f"{key[:2]}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
+
+    def _read(self, path: Path) -> tuple[dict[str, Any], str] | None:
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            doc = json.loads(raw)
+            state, version = doc["state"], doc["v"]
+            if not isinstance(state, dict) or not isinstance(version, str):
+                raise ValueError("not a stash document")
+        except (ValueError, KeyError, TypeError):
+            log.warning("stash file %s is corrupt or foreign; it reads as empty", path.name)
+            return _empty_state(), CORRUPT
+        return state, version
+
+    def _load(self, key: str) -> tuple[dict[str, Any], str] | None:
+        return self._read(self.path(key))
+
+    def _save(self, key: str, body: bytes, expected: str | None) -> None:
+        path = self.path(key)
+        with self._locked(key):
+            current = self._read(path)
+            if (current[1] if current else None) != expected:
+                raise StashConflict(f"stash {key[:12]}: version changed")
+            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(body)
+                    f.flush()
+                    if self.durable:
+                        os.fsync(f.fileno())
+                os.replace(tmp, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+            if self.durable:
+                self._sync_dir()
+
+    def _sync_dir(self) -> None:
+        dfd = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+    def _delete(self, key: str, expected: str) -> bool:
+        path = self.path(key)
+        with self._locked(key):
+            current = self._read(path)
+            if current is None or current[1] != expected:
+                return False
+            path.unlink()
+            if self.durable:
+                self._sync_dir()
+        return True
+
+    def _sweep(self, cutoff_ms: int) -> int:
+        gone = 0
+        cutoff_s = cutoff_ms / 1000
+        with os.scandir(self.directory) as entries:
+            for entry in entries:
+                name = entry.name
+                try:
+                    mtime = entry.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+                if name.startswith(".tmp-"):
+                    if mtime < time.time() - 3600:  # left behind by a crash mid-save
+                        with contextlib.suppress(OSError):
+                            os.unlink(entry.path)
+                    continue
+                if not name.endswith(".json") or not _KEY.match(name[:-5]) or mtime >= cutoff_s:
+                    continue  # a file written after the cutoff cannot hold an older last_seen_at
+                key = name[:-5]
+                with self._locked(key):
+                    current = self._read(Path(entry.path))
+                    if current is not None and _stale(current[0], cutoff_ms):
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(entry.path)
+                        gone += 1
+        return gone
+
+
+# -- the actor -------------------------------------------------------------------------
+
+Views = dict[str, dict[str, Any]]
+Change = Callable[[Views], "Views | None"]
+
+
+def _same(a: Any, b: Any) -> bool:
+    """JSON equality: ``1``, ``1.0`` and ``True`` are different values."""
+    t = type(a)
+    if t is not type(b):
+        return False
+    if t is dict:
+        return a.keys() == b.keys() and all(_same(v, b[k]) for k, v in a.items())
+    if t is list:
+        return len(a) == len(b) and all(map(_same, a, b))
+    return a == b
+
+
+def _clean(state: Any) -> dict[str, Any]:
+    """The loaded state with malformed view slices dropped (a foreign or hand-edited value)."""
+    if not isinstance(state, dict) or not isinstance(state.get("views"), dict):
+        log.warning("stash state without a views map; it reads as empty")
+        return _empty_state()
+    views = state["views"]
+    good = {name: s for name, s in views.items()
+            if isinstance(s, dict) and type(s.get("vsn")) is int and isinstance(s.get("data"), dict)}
+    if len(good) != len(views):
+        log.warning("stash state had %d malformed view slice(s); they were ignored", len(views) - len(good))
+        state = {**state, "views": good}
+    return state
+
+
+def _merge(view: str, changes: dict[str, Any], vsn: int) -> Change:
+    def change(views: Views) -> Views | None:
+        cur = views.get(view)
+        if cur is None or cur["vsn"] != vsn:
+            # A different shape version replaces the slice wholesale: old and new keys never mix.
+            return {**views, view: {"vsn": vsn, "data": changes}}
+        data = cur["data"]
+        if all(k in data and _same(data[k], v) for k, v in changes.items()):
+            return None
+        return {**views, view: {"vsn": vsn, "data": {**data, **changes}}}
+    return change
+
+
+def _drop(view: str, keys: frozenset[str]) -> Change:
+    def change(views: Views) -> Views | None:
+        cur = views.get(view)
+        if cur is None or not any(k in cur["data"] for k in keys):
+            return None
+        data = {k: v for k, v in cur["data"].items() if k not in keys}
+        return {**views, view: {"vsn": cur["vsn"], "data": data}}
+    return change
+
+
+def _reset(view: str) -> Change:
+    def change(views: Views) -> Views | None:
+        if view not in views:
+            return None
+        return {k: v for k, v in views.items() if k != view}
+    return change
+
+
+def _chain(changes: list[Change]) -> Change:
+    def change(views: Views) -> Views | None:
+        out = views
+        for fn in changes:
+            nxt = fn(out)
+            if nxt is not None:
+                out = nxt
+        return None if out is views or _same(out, views) else out
+    return change
+
+
+def _check_view(view: Any) -> str:
+    if isinstance(view, str) and view:
+        return str(view)
+    raise StateError(f"stash view name {view!r} must be a non-empty str")
+
+
+def _check_vsn(vsn: Any) -> int:
+    if not isinstance(vsn, int) or isinstance(vsn, bool):
+        raise StateError(f"stash vsn {vsn!r} must be an int")
+    return int(vsn)
+
+
+def _check_changes(view: str, changes: Any) -> dict[str, Any]:
+    if not isinstance(changes, Mapping):
+        raise StateError(f"stash changes for {view} must be a dict with str keys, got {type(changes).__name__}")
+    return json_copy(dict(changes), f"stash[{view!r}]")
+
+
+class _Actor:
+    """The in-memory side of one session: a FIFO lock (the mailbox) and the last state seen."""
+
+    __slots__ = ("key", "loop", "lock", "state", "version", "loaded", "users", "last_used", "timer")
+
+    def __init__(self, key: str, loop: asyncio.AbstractEventLoop) -> None:
+        self.key = key
+        self.loop = loop
+        self.lock = asyncio.Lock()
+        self.state: dict[str, Any] | None = None   # never mutated in place: replaced on every write
+        self.version: str | None = None
+        self.loaded = False
+        self.users = 0
+        self.last_used = 0.0
+        self.timer: asyncio.TimerHandle | None = None
+
+
+class Stash:
+    """The session stash: one actor per browser session over a :class:`StashStore`.
+
+    ``secret`` keys the hash that turns session ids into storage keys; it is
+    required for stores that outlive the process (use the app's secret or a
+    dedicated one: changing it orphans every stored session). The in-memory
+    store defaults to a random per-process key. ``ttl``: seconds a session
+    lives after its last activity (``last_seen_at``: every write, and reads
+    at most once per ``ttl / 10``); ``idle``: seconds an unused actor stays
+    in memory. ``clock`` returns Unix seconds (for tests). A ``Stash`` serves
+    one event loop at a time.
+    """
+
+    def __init__(self, store: StashStore | None = None, *, secret: bytes | str | None = None,
+                 ttl: float = DEFAULT_TTL, idle: float = DEFAULT_IDLE,
+                 clock: Callable[[], float] = time.time) -> None:
+        if store is None:
+            store = InMemoryStashStore()
+        if secret is None:
+            if getattr(store, "persistent", True):
+                raise ValueError(
+                    f"{type(store).__name__} keeps data beyond this process: give Stash(..., secret=...) "
+                    "a stable secret, or stored sessions cannot be found again after a restart")
+            secret = secrets.token_bytes(32)
+        if isinstance(secret, str):
+            secret = secret.encode()
+        if not secret:
+            raise ValueError("the stash secret must not be empty")
+        if ttl <= 0 or idle < 0:
+            raise ValueError("ttl must be positive and idle not negative")
+        self.store = store
+        self.ttl = float(ttl)
+        self.idle = float(idle)
+        self._clock = clock
+        self._ttl_ms = int(self.ttl * 1000)
+        self._touch_ms = self._ttl_ms // 10
+        # A subkey, so the same secret can also sign cookies without the two uses meeting.
+        self._hkey = hmac.new(secret, b"stube.stash.v1", hashlib.sha256).digest()
+        self._actors: dict[str, _Actor] = {}
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<Stash {type(self.store).__name__} live={len(self._actors)}>"
+
+    def key_for(self, session_id: str) -> str:
+        """The storage key of ``session_id`` (a keyed hash: the id itself is never stored)."""
+        if isinstance(session_id, str):
+            raw = session_id.encode()
+        elif isinstance(session_id, bytes):
+            raw = session_id
+        else:
+            raise TypeError(f"session id must be str or bytes, got {type(session_id).__name__}")
+        if not raw:
+            raise ValueError("session id must not be empty")
+        return hmac.new(self._hkey, raw, hashlib.sha256).hexdigest()
+
+    def session(self, session_id: str) -> "SessionStash":
+        """The stash of one browser session; its actor is created on first use."""
+        return SessionStash(self, self.key_for(session_id))
+
+    async def sweep(self) -> int:
+        """Delete every stored session idle longer than ``ttl``; returns how many went."""
+        return await self.store.sweep(self._now_ms() - self._ttl_ms)
+
+    async def aclose(self) -> None:
+        """Let in-flight calls finish, release every actor, close the store."""
+        if self._closed:
+            return
+        self._closed = True
+        loop = asyncio.get_running_loop()
+        for actor in list(self._actors.values()):
+            if actor.loop is loop:
+                async with actor.lock:
+                    pass
+            if actor.timer is not None:
+                actor.timer.cancel()
+        self._actors.clear()
+        await self.store.aclose()
+
+    async def __aenter__(self) -> "Stash":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
+
+    # -- the mailbox --
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    async def _call(self, key: str, op: Callable[[_Actor], Awaitable[T]]) -> T:
+        """Run ``op`` alone on the session's actor: FIFO, one at a time."""
+        if self._closed:
+            raise RuntimeError("this Stash is closed")
+        loop = asyncio.get_running_loop()
+        actor = self._actors.get(key)
+        if actor is None or actor.loop is not loop:
+            if actor is not None and actor.timer is not None:
+                actor.timer.cancel()
+            actor = self._actors[key] = _Actor(key, loop)
+        actor.users += 1
+        try:
+            async with actor.lock:
+                return await op(actor)
+        finally:
+            actor.users -= 1
+            actor.last_used = loop.time()
+            if actor.timer is None and not self._closed:
+                actor.timer = loop.call_later(self.idle, self._release, actor)
+
+    def _release(self, actor: _Actor) -> None:
+        """Timer callback: forget an actor nobody used for ``idle`` seconds."""
+        actor.timer = None
+        if self._actors.get(actor.key) is not actor or actor.users:
+            return  # replaced, or busy: the call in flight re-arms the timer when it ends
+        remaining = actor.last_used + self.idle - actor.loop.time()
+        if remaining > 0:
+            actor.timer = actor.loop.call_later(remaining, self._release, actor)
+        else:
+            del self._actors[actor.key]
+
+    # -- state access (called with the actor's lock held) --
+
+    def _expired(self, state: dict[str, Any], now_ms: int) -> bool:
+        seen = state.get("last_seen_at")
+        return isinstance(seen, (int, float)) and now_ms - seen > self._ttl_ms
+
+    async def _load(self, actor: _Actor) -> None:
+        got = await self.store.load(actor.key)
+        if got is None:
+            actor.state, actor.version = None, None
+        else:
+            actor.state, actor.version = _clean(got[0]), got[1]
+        actor.loaded = True
+
+    def _views(self, actor: _Actor, now_ms: int) -> Views:
+        state = actor.state
+        if state is None or self._expired(state, now_ms):
+            return {}
+        return state["views"]
+
+    async def _read(self, actor: _Actor) -> Views:
+        """Fresh views from the store (another process may have written), expiring lazily."""
+        for _ in range(3):
+            await self._load(actor)
+            state, version = actor.state, actor.version
+            if state is None or version is None:
+                return {}
+            now = self._now_ms()
+            if self._expired(state, now):
+                if await self.store.delete(actor.key, version):
+                    actor.state, actor.version = None, None
+                    return {}
+                continue  # written meanwhile: look again
+            seen = state.get("last_seen_at")
+            if state["views"] and (not isinstance(seen, (int, float)) or now - seen > self._touch_ms):
+                # Keep a session that is only ever read alive; losing this race is harmless.
+                touched = {**state, "last_seen_at": now}
+                try:
+                    actor.version = await self.store.save(actor.key, touched, version, ttl=self.ttl)
+                    actor.state = touched
+                except StashConflict:
+                    actor.loaded = False
+                except Exception:
+                    actor.loaded = False
+                    log.warning("stash: refreshing last_seen_at failed", exc_info=True)
+            return state["views"]
+        actor.loaded = False
+        return {}
+
+    async def _write(self, actor: _Actor, change: Change) -> bool:
+        """Apply ``change`` and save it with compare-and-set; ``True`` if the store was written."""
+        for attempt in range(MAX_ATTEMPTS):
+            fresh = not actor.loaded
+            if fresh:
+                await self._load(actor)
+            now = self._now_ms()
+            views = self._views(actor, now)
+            new = change(views)
+            if new is None:
+                if fresh:
+                    return False
+                actor.loaded = False  # the cache says "no change": confirm against the store
+                continue
+            try:
+                if new:
+                    state = {"views": new, "last_seen_at": now}
+                    actor.version = await self.store.save(actor.key, state, actor.version, ttl=self.ttl)
+                    actor.state = state
+                elif actor.version is not None:
+                    if not await self.store.delete(actor.key, actor.version):
+                        raise StashConflict(f"stash {actor.key[:12]}: version changed")
+                    actor.state, actor.version = None, None
+                return True
+            except StashConflict:
+                actor.loaded = False
+                if attempt >= 1:
+                    await asyncio.sleep(random.uniform(0, min(0.05, 0.0005 * 2 ** attempt)))
+            except BaseException:
+                actor.loaded = False  # the write may or may not have landed
+                raise
+        raise StashConflict(f"stash {actor.key[:12]}: gave up after {MAX_ATTEMPTS} conflicting writes")
+
+
+class SessionStash:
+    """The stash of one browser session (a handle on its actor).
+
+    Methods are coroutines. ``view`` names a slice (the stube runtime uses the
+    component type name); ``changes`` is a ``str``-keyed dict of JSON values.
+    Writes are durable when they return and return whether the store was
+    written; anything invalid raises :class:`stube.StateError` before any
+    state changes.
+    """
+
+    __slots__ = ("_stash", "_key")
+
+    def __init__(self, stash: Stash, key: str) -> None:
+        self._stash = stash
+        self._key = key
+
+    def __repr__(self) -> str:
+        return f"<SessionStash {self._key[:12]}…>"
+
+    @property
+    def key(self) -> str:
+        """The storage key (a keyed hash of the session id)."""
+        return self._key
+
+    async def merge(self, view: str, changes: Mapping[str, Any], vsn: int = 1) -> bool:
+        """Merge ``changes`` into the view's data, per-key last-write-wins.
+
+        When the stored slice carries another ``vsn`` the slice is replaced
+        by ``changes`` wholesale, so old- and new-shape keys never mix.
+        """
+        view = _check_view(view)
+        change = _merge(view, _check_changes(view, changes), _check_vsn(vsn))
+        return await self._stash._call(self._key, lambda a: self._stash._write(a, change))
+
+    async def drop(self, view: str, keys: Iterable[str]) -> bool:
+        """Remove ``keys`` from the view's data; unknown keys are ignored."""
+        view = _check_view(view)
+        if isinstance(keys, str):
+            keys = (keys,)
+        change = _drop(view, frozenset(k for k in keys if isinstance(k, str)))
+        return await self._stash._call(self._key, lambda a: self._stash._write(a, change))
+
+    async def reset_view(self, view: str) -> bool:
+        """Drop the view's whole slice (nothing is written when there is none)."""
+        change = _reset(_check_view(view))
+        return await self._stash._call(self._key, lambda a: self._stash._write(a, change))
+
+    async def apply(self, writes: Iterable[Any]) -> bool:
+        """Apply the kernel's ``StashWrite`` commands (``.view``, ``.changes``, ``.vsn``) in order.
+
+        All of one dispatch's writes become a single durable save.
+        """
+        changes = []
+        for w in writes:
+            view = _check_view(w.view)
+            changes.append(_merge(view, _check_changes(view, w.changes), _check_vsn(w.vsn)))
+        if not changes:
+            return False
+        change = _chain(changes)
+        return await self._stash._call(self._key, lambda a: self._stash._write(a, change))
+
+    async def fetch_view(self, view: str) -> dict[str, Any] | None:
+        """``{"vsn": int, "data": {...}}``, or ``None`` when the view never stashed."""
+        view = _check_view(view)
+
+        async def op(actor: _Actor) -> dict[str, Any] | None:
+            s = (await self._stash._read(actor)).get(view)
+            return None if s is None else {"vsn": s["vsn"], "data": json_copy(s["data"])}
+        return await self._stash._call(self._key, op)
+
+    async def get_view(self, view: str) -> dict[str, Any]:
+        """The view's data dict; ``{}`` when the view never stashed."""
+        found = await self.fetch_view(view)
+        return {} if found is None else found["data"]
+
+    async def views(self) -> dict[str, dict[str, Any]]:
+        """Every view slice, ``{view: {"vsn", "data"}}`` (what the runtime preloads before a dispatch)."""
+        async def op(actor: _Actor) -> dict[str, dict[str, Any]]:
+            return {v: {"vsn": s["vsn"], "data": json_copy(s["data"])}
+                    for v, s in (await self._stash._read(actor)).items()}
+        return await self._stash._call(self._key, op)
+
+
+__all__ = [
+    "CORRUPT",
+    "DEFAULT_IDLE",
+    "DEFAULT_TTL",
+    "FileStashStore",
+    "InMemoryStashStore",
+    "SessionStash",
+    "Stash",
+    "StashConflict",
+    "StashStore",
+]
