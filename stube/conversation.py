@@ -38,8 +38,8 @@ from typing import Any, Iterable, Mapping
 FORMAT = 1
 DEFAULT_HISTORY_LIMIT = 50
 
-CID_RE = re.compile(r"^cv-[A-Za-z0-9_-]{8,64}$")
-IID_RE = re.compile(r"^ix-[a-f0-9]{6,32}$")
+CID_RE = re.compile(r"cv-[A-Za-z0-9_-]{8,64}")
+IID_RE = re.compile(r"ix-[a-f0-9]{6,32}")
 
 
 def new_cid() -> str:
@@ -55,7 +55,7 @@ def new_iid(taken: Mapping[str, Any] | set[str]) -> str:
 
 
 def valid_cid(cid: str) -> bool:
-    return isinstance(cid, str) and CID_RE.match(cid) is not None
+    return isinstance(cid, str) and CID_RE.fullmatch(cid) is not None
 
 
 def empty(cid: str | None = None, *, owner: str | None = None, principal: Any = None,

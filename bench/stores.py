@@ -1,0 +1,242 @@
+"""Conversation store benchmarks: save throughput and start-up load time.
+
+    python bench/stores.py [--quick]
+
+Measures, in one run, against a private redis-server (Debian's) and a
+temporary folder:
+
+* saves/s of InMemoryStore, FileStore (fsync) and RedisStore on a realistic
+  conversation (a counter after a few events, a call and its answer), one
+  save at a time and with many conversations in flight;
+* events/s of the kernel plus a save after every event (the Harness's
+  kernel, no HTTP), each store's ratio to InMemoryStore. The issue's target
+  (FileStore >= 0.3x, RedisStore >= 0.5x of InMemoryStore) is on event
+  throughput through the runtime: add that measurement as another section;
+* ``load_all`` of 10,000 stored conversations (target: under 2 s).
+
+Sections are plain async functions of a :class:`Bench`; append to
+``SECTIONS`` (or call :func:`main` with extra sections) to extend the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+# Run as a script, bench/ is sys.path[0]; its modules must not shadow the stdlib's (bench/http.py).
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from stube.redis_store import RedisStore  # noqa: E402
+from stube.store import ConversationStore, FileStore, InMemoryStore, encode  # noqa: E402
+from stube.testing import Harness  # noqa: E402
+from tests.redis_server import redis_server  # noqa: E402
+from tests.store_support import Counter, clone, counter_conversation  # noqa: E402
+
+
+@dataclass
+class Bench:
+    """What every section gets: a scratch folder, a Redis URL, and where results go.
+
+    Shared machines are noisy: each measurement runs ``rounds`` times and
+    the best round counts (the least disturbed one).
+    """
+
+    folder: Path
+    redis_url: str
+    quick: bool = False
+    rounds: int = 3
+    results: dict[str, float] = field(default_factory=dict)
+    _n: int = 0
+
+    def fresh_folder(self) -> Path:
+        self._n += 1
+        path = self.folder / f"run{self._n}"
+        path.mkdir()
+        return path
+
+    async def store(self, kind: str) -> ConversationStore:
+        """A fresh, empty store of ``kind`` ("memory", "file", "redis")."""
+        if kind == "memory":
+            return InMemoryStore()
+        if kind == "file":
+            return FileStore(self.fresh_folder())
+        if kind == "redis":
+            store = RedisStore(self.redis_url)
+            await store.client.flushdb()
+            return store
+        raise ValueError(kind)
+
+    async def best(self, kind: str, measure: Callable[[ConversationStore], Awaitable[float]],
+                   higher_is_better: bool = True) -> float:
+        """Run ``measure`` on a fresh store of ``kind`` ``rounds`` times; the best value."""
+        values = []
+        for _ in range(self.rounds):
+            store = await self.store(kind)
+            try:
+                values.append(await measure(store))
+            finally:
+                await close(store)
+        return max(values) if higher_is_better else min(values)
+
+    def record(self, name: str, value: float, unit: str, base: str | None = None) -> None:
+        self.results[name] = value
+        ratio = f"   {value / self.results[base]:.2f}x of {base}" if base in self.results and base != name else ""
+        print(f"  {name:<44} {value:>12,.2f} {unit}{ratio}", flush=True)
+
+
+KINDS = ("memory", "file", "redis")
+
+
+async def close(store: Any) -> None:
+    aclose = getattr(store, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+async def saves_per_second(store: ConversationStore, convs: list[dict], total: int, in_flight: int) -> float:
+    """``total`` saves spread over ``convs``, ``in_flight`` conversations at a time, each version newer."""
+    per_task = total // in_flight
+
+    async def worker(k: int) -> None:
+        conv = dict(convs[k % len(convs)])
+        for _ in range(per_task):
+            conv["version"] += 1
+            await store.save(dict(conv))
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(k) for k in range(in_flight)))
+    return per_task * in_flight / (time.perf_counter() - started)
+
+
+async def bench_saves(b: Bench) -> None:
+    """(a) raw save throughput."""
+    base = counter_conversation()
+    print(f"(a) saves/s, counter conversation of {len(encode(base)):,} bytes of JSON")
+    for in_flight in (1, 16):
+        for kind in KINDS:
+            total = {"memory": 100_000, "file": 1_000, "redis": 5_000}[kind] // (5 if b.quick else 1)
+            convs = [clone(base) for _ in range(in_flight)]
+            rate = await b.best(kind, lambda store: saves_per_second(store, convs, total, in_flight))
+            b.record(f"save {kind} ({in_flight} in flight)", rate, "saves/s", f"save memory ({in_flight} in flight)")
+
+
+async def events_per_second(store: ConversationStore, total: int, in_flight: int,
+                            write_behind: bool = False) -> float:
+    """Kernel dispatch (with rendering) plus a save after every event, as the runtime will do.
+
+    ``write_behind``: the event does not wait for its save (saves of one
+    conversation still land in order and coalesce); the clock stops when
+    every save is durable.
+    """
+    harnesses = [Harness(Counter(n=0)) for _ in range(in_flight)]
+    per_task = total // in_flight
+    pending: set[asyncio.Task[None]] = set()
+
+    async def worker(h: Harness) -> None:
+        for _ in range(per_task):
+            h.dispatch("inc")
+            if write_behind:
+                task = asyncio.ensure_future(store.save(h.conversation))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+                await asyncio.sleep(0)  # a request boundary
+            else:
+                await store.save(h.conversation)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(h) for h in harnesses))
+    await asyncio.gather(*pending)
+    return per_task * in_flight / (time.perf_counter() - started)
+
+
+async def bench_events(b: Bench) -> None:
+    """Kernel + store, without HTTP: an early indicator for the runtime target."""
+    print("(a') events/s: kernel dispatch (with rendering) + a save after each event (no HTTP)")
+    for write_behind in (False, True):
+        how = ", write-behind" if write_behind else ""
+        for in_flight in (1, 16):
+            for kind in KINDS:
+                total = 5_000 if write_behind or kind != "file" else 1_000
+                total //= 5 if b.quick else 1
+                rate = await b.best(kind, lambda store: events_per_second(store, total, in_flight, write_behind))
+                b.record(f"events {kind} ({in_flight} in flight{how})", rate, "events/s",
+                         f"events memory ({in_flight} in flight{how})")
+
+
+async def bench_load_all(b: Bench) -> None:
+    """(b) start-up: load_all of 10,000 stored conversations."""
+    n = 10_000
+    base = counter_conversation()
+    convs = [clone(base, version=i + 1) for i in range(n)]
+    print(f"(b) load_all of {n:,} conversations (target < 2 s)")
+
+    folder = b.fresh_folder()
+    writer = FileStore(folder)
+    for start in range(0, n, 200):
+        await asyncio.gather(*(writer.save(c) for c in convs[start:start + 200]))
+    await writer.aclose()
+
+    async def load_file(_: Any) -> float:
+        started = time.perf_counter()
+        loaded = await FileStore(folder).load_all()  # a fresh process's view
+        assert len(loaded) == n
+        return time.perf_counter() - started
+
+    b.record("load_all file", await b.best("memory", load_file, higher_is_better=False), "s")
+
+    store = await b.store("redis")
+    try:
+        for start in range(0, n, 500):
+            await asyncio.gather(*(store.save(c) for c in convs[start:start + 500]))
+    finally:
+        await close(store)
+
+    async def load_redis(_: Any) -> float:
+        reader = RedisStore(b.redis_url)  # a fresh process's view: connects from scratch
+        try:
+            started = time.perf_counter()
+            loaded = await reader.load_all()
+            assert len(loaded) == n
+            return time.perf_counter() - started
+        finally:
+            await close(reader)
+
+    b.record("load_all redis", await b.best("memory", load_redis, higher_is_better=False), "s")
+
+
+SECTIONS: list[Callable[[Bench], Awaitable[None]]] = [bench_saves, bench_events, bench_load_all]
+
+
+def main(extra: list[Callable[[Bench], Awaitable[None]]] = ()) -> dict[str, float]:  # type: ignore[assignment]
+    quick = "--quick" in sys.argv[1:]
+    folder = Path(tempfile.mkdtemp(prefix="stube-bench-stores-"))
+    try:
+        with redis_server() as url:
+            bench = Bench(folder, url, quick=quick, rounds=1 if quick else 3)
+            load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+            print(f"stores benchmark (python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+                  f"load average {load}; best of {bench.rounds} rounds)")
+
+            async def run() -> None:
+                for section in [*SECTIONS, *extra]:
+                    await section(bench)
+
+            asyncio.run(run())
+            return bench.results
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

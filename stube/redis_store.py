@@ -1,0 +1,210 @@
+"""``RedisStore``: conversations shared by several processes through Redis.
+
+Each conversation is one Redis string at ``prefix + cid`` holding the JSON
+envelope ``{"v": <version>, "w": <writer>, "conv": <conversation>}``:
+``v`` is the conversation's ``version`` and ``w`` identifies the store
+instance (one per process) that wrote it. They lead the value so the save
+script reads them with ``GETRANGE`` instead of loading the whole conversation.
+
+Saves are optimistic: a Lua script refuses to write when the stored version
+is newer than the incoming one, or equal to it but written by another
+process with different content, so a process holding an old copy can never
+undo what another process committed. The loser gets
+:class:`stube.store.StaleWrite`. A process may re-save its own version (a
+retried write, or a step that changed only bookkeeping such as the painted
+frame without a new version), and any process may re-save a conversation
+exactly as stored (a restored conversation saved again at shutdown).
+
+Needs the ``redis`` package (``pip install 'stube[redis]'``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from typing import Any
+
+from .store import (
+    FlowGuard,
+    Lanes,
+    StaleWrite,
+    _gc_paused,
+    check_conversation,
+    decode,
+    encode,
+    require_cid,
+    valid_cid,
+)
+
+__all__ = ["RedisStore"]
+
+log = logging.getLogger("stube.store")
+
+# KEYS[1] the conversation's key; ARGV[1] the incoming version, ARGV[2] this store's writer id,
+# ARGV[3] the new value. Returns -1 when written (or already stored), else the stored version.
+# A stored value without a readable head (not ours) is overwritten; load_all would skip it anyway.
+_SAVE = """
+local head = redis.call('GETRANGE', KEYS[1], 0, 127)
+if head ~= '' then
+  local lead, stored, writer = string.match(head, '^({"v":(%d+),"w":"([%w_%-]*)","conv":)')
+  if lead then
+    stored = tonumber(stored)
+    local incoming = tonumber(ARGV[1])
+    if stored > incoming then
+      return stored
+    end
+    if stored == incoming and writer ~= ARGV[2] then
+      -- Another process stored this version: a conflict, unless it is the very same conversation
+      -- (a restored conversation saved again unchanged).
+      local at = string.match(ARGV[3], '^{"v":%d+,"w":"[%w_%-]*","conv":()')
+      if string.sub(redis.call('GET', KEYS[1]), #lead + 1) == string.sub(ARGV[3], at) then
+        return -1
+      end
+      return stored
+    end
+  end
+end
+redis.call('SET', KEYS[1], ARGV[3])
+return -1
+"""
+
+_GLOB = re.compile(r"([*?\[\]\\])")
+
+
+def _import_redis() -> Any:
+    try:
+        import redis.asyncio as aioredis
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "stube.RedisStore needs the 'redis' package: pip install 'stube[redis]' (or 'redis>=5')"
+        ) from exc
+    return aioredis
+
+
+class RedisStore:
+    """Conversations in Redis, for several processes or machines sharing them.
+
+    ``url`` is a Redis URL (``redis://host:6379/0``); keys are ``prefix + cid``.
+    Connections are opened at first use, at most ``max_connections`` of them;
+    saves beyond that wait (up to 30 s) for a free connection instead of
+    failing. Socket timeouts go in the URL (``?socket_timeout=5``). Pass
+    ``client`` to use an existing ``redis.asyncio.Redis`` instead (it is then
+    not closed by :meth:`aclose`). ``batch`` is the ``SCAN`` count hint of
+    :meth:`load_all`.
+    """
+
+    def __init__(self, url: str = "redis://127.0.0.1:6379/0", *, prefix: str = "stube:conv:",
+                 client: Any = None, max_connections: int = 32, batch: int = 1000) -> None:
+        self._aioredis = _import_redis()
+        self.url = url
+        self.prefix = prefix
+        self.batch = batch
+        self.max_connections = max_connections
+        self._client = client
+        self._owns_client = client is None
+        self._script: Any = None
+        #: Who wrote a stored value: equal versions from another writer are a conflict.
+        self.writer = secrets.token_urlsafe(9)
+        self._guard = FlowGuard()
+        self._lanes = Lanes()
+
+    def __repr__(self) -> str:
+        return f"RedisStore({self.url!r}, prefix={self.prefix!r})"
+
+    def key(self, cid: str) -> str:
+        return self.prefix + require_cid(cid)
+
+    @property
+    def client(self) -> Any:
+        """The ``redis.asyncio.Redis`` client (created on first use)."""
+        if self._client is None:
+            pool = self._aioredis.BlockingConnectionPool.from_url(
+                self.url, max_connections=self.max_connections, timeout=30)
+            self._client = self._aioredis.Redis.from_pool(pool)
+        return self._client
+
+    async def aclose(self) -> None:
+        """Finish every pending write, then close the connection pool this store opened."""
+        await self._lanes.wait_idle()
+        if not self._owns_client:
+            return
+        client, self._client, self._script = self._client, None, None
+        if client is not None:
+            await client.aclose()
+
+    async def load_all(self) -> dict[str, dict]:
+        """Every stored conversation, read with ``SCAN`` + ``MGET`` in batches (never ``KEYS``)."""
+        r = self.client
+        pattern = _GLOB.sub(r"\\\1", self.prefix) + "*"
+        prefix = self.prefix.encode()
+        out: dict[str, dict] = {}
+        cursor = 0
+        while True:
+            cursor, keys = await r.scan(cursor, match=pattern, count=self.batch)
+            if keys:
+                values = await r.mget(keys)
+                with _gc_paused():  # a batch of fresh objects that are all kept: no use collecting
+                    for key, raw in zip(keys, values):
+                        self._restore(key, raw, prefix, out)
+            if cursor == 0:
+                return out
+
+    def _restore(self, key: bytes, raw: bytes | None, prefix: bytes, out: dict[str, dict]) -> None:
+        name = key.decode("utf-8", "replace")
+        cid = name[len(self.prefix):] if key.startswith(prefix) else name
+        if raw is None:  # deleted between SCAN and MGET, or not a string
+            return
+        if not valid_cid(cid):
+            log.warning("skipping redis key %s: not a conversation id", name)
+            return
+        try:
+            envelope = decode(raw)
+        except (ValueError, RecursionError) as exc:
+            log.warning("skipping redis key %s: not valid JSON (%s)", name, exc)
+            return
+        if (not isinstance(envelope, dict) or type(envelope.get("v")) is not int
+                or not isinstance(envelope.get("w"), str) or "conv" not in envelope):
+            log.warning("skipping redis key %s: not a stube conversation envelope", name)
+            return
+        conv = envelope["conv"]
+        reason = check_conversation(conv, cid)
+        if reason is None and conv["version"] != envelope["v"]:
+            reason = f"version {conv['version']} differs from its envelope's {envelope['v']}"
+        if reason is not None:
+            log.warning("skipping redis key %s: not a stube conversation (%s)", name, reason)
+            return
+        out[cid] = conv
+
+    async def save(self, conv: dict) -> None:
+        """Write ``conv`` unless another process stored its version or a newer one (:class:`StaleWrite`)."""
+        cid = require_cid(conv.get("id") if isinstance(conv, dict) else None)
+        version = conv.get("version")
+        if type(version) is not int or version < 0:
+            raise ValueError(f"conversation {cid}: version {version!r} is not a non-negative int")
+        if self._guard.skip(conv):
+            return
+        value = b'{"v":%d,"w":"%s","conv":%s}' % (version, self.writer.encode(), encode(conv))
+        key = self.prefix + cid
+        await self._lanes.submit(cid, lambda: self._cas(key, cid, version, value))
+
+    async def _cas(self, key: str, cid: str, version: int, value: bytes) -> None:
+        if self._script is None:
+            self._script = self.client.register_script(_SAVE)
+        stored = int(await self._script(keys=[key], args=[version, self.writer, value]))
+        if stored >= 0:
+            log.error(
+                "conversation %s not saved: another process already stored version %d and this one "
+                "tried to write version %d from an older copy (was it served by two processes at "
+                "once?); the stored version is kept", cid, stored, version,
+            )
+            raise StaleWrite(cid, version, stored)
+
+    async def delete(self, cid: str) -> None:
+        key = self.key(cid)
+        self._guard.forget(cid)
+
+        async def remove() -> None:
+            await self.client.delete(key)
+
+        await self._lanes.submit(cid, remove)

@@ -1,0 +1,299 @@
+"""RedisStore against a private redis-server: round trips, the version check, SCAN loading."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import AsyncIterator
+
+import pytest
+
+import stube.flows
+from stube import StubeError
+from stube.conversation import new_cid
+from stube.store import StaleWrite, encode
+from tests.store_support import clone, counter_conversation
+
+redis = pytest.importorskip("redis")
+pytest.importorskip("redis.asyncio")
+
+from stube.redis_store import RedisStore  # noqa: E402
+
+pytestmark = [pytest.mark.anyio, pytest.mark.redis]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def raw(redis_url: str) -> AsyncIterator["redis.asyncio.Redis"]:
+    """A plain client on a flushed database (the server is shared by the session)."""
+    client = redis.asyncio.from_url(redis_url)
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def store(redis_url: str, raw) -> AsyncIterator[RedisStore]:
+    s = RedisStore(redis_url)
+    yield s
+    await s.aclose()
+
+
+def store_records(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "stube.store" and r.levelno == level]
+
+
+async def test_round_trip_of_a_real_conversation(store: RedisStore, raw, redis_url: str) -> None:
+    conv = counter_conversation()
+    await store.save(conv)
+    assert await raw.keys("*") == [f"stube:conv:{conv['id']}".encode()]
+    other = RedisStore(redis_url)  # another process
+    try:
+        assert await other.load_all() == {conv["id"]: conv}
+    finally:
+        await other.aclose()
+
+
+async def test_newer_versions_replace_older_ones(store: RedisStore) -> None:
+    conv = counter_conversation()
+    await store.save(conv)
+    newer = clone(conv, conv["id"], version=conv["version"] + 1, last_url="/next")
+    await store.save(newer)
+    assert await store.load_all() == {conv["id"]: newer}
+
+
+async def test_another_process_newer_version_is_never_overwritten(
+        store: RedisStore, redis_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    conv = counter_conversation()
+    await store.save(conv)
+    other = RedisStore(redis_url)
+    try:
+        theirs = clone(conv, conv["id"], version=conv["version"] + 2, last_url="/theirs")
+        await other.save(theirs)
+
+        caplog.set_level(logging.ERROR, logger="stube.store")
+        ours = clone(conv, conv["id"], version=conv["version"] + 1, last_url="/ours")
+        with pytest.raises(StaleWrite) as info:
+            await store.save(ours)
+        assert isinstance(info.value, StubeError)
+        assert (info.value.cid, info.value.version, info.value.stored) == (conv["id"], ours["version"], theirs["version"])
+        # The same version from another process: also refused (both moved on from one copy).
+        with pytest.raises(StaleWrite):
+            await store.save(clone(ours, conv["id"], version=theirs["version"]))
+        errors = store_records(caplog, logging.ERROR)
+        assert len(errors) == 2 and all(conv["id"] in e for e in errors)
+        assert await other.load_all() == {conv["id"]: theirs}
+
+        # The process that wrote a version may write it again: a retried write, or a step that
+        # changed only bookkeeping (painted frame, touched time) without a new version.
+        await other.save(theirs)
+        repainted = clone(theirs, conv["id"], painted=None, touched=theirs["touched"] + 1)
+        await other.save(repainted)
+        assert await store.load_all() == {conv["id"]: repainted}
+        assert len(store_records(caplog, logging.ERROR)) == 2
+        # Moving past the stored version works from either process.
+        mine = clone(conv, conv["id"], version=theirs["version"] + 1, last_url="/mine")
+        await store.save(mine)
+        assert await other.load_all() == {conv["id"]: mine}
+    finally:
+        await other.aclose()
+
+
+async def test_a_restored_conversation_saved_again_unchanged_is_not_a_conflict(
+        store: RedisStore, redis_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    conv = counter_conversation()
+    await store.save(conv)
+    restarted = RedisStore(redis_url)  # the same app after a restart: a new writer
+    try:
+        caplog.set_level(logging.ERROR, logger="stube.store")
+        [restored] = (await restarted.load_all()).values()
+        await restarted.save(restored)  # e.g. the final save at shutdown
+        assert store_records(caplog, logging.ERROR) == []
+        with pytest.raises(StaleWrite):  # but not the same version with other content
+            await restarted.save(clone(restored, conv["id"], last_url="/elsewhere"))
+        await restarted.save(clone(restored, conv["id"], version=conv["version"] + 1))
+    finally:
+        await restarted.aclose()
+
+
+async def test_an_unreadable_stored_value_does_not_block_saves(store: RedisStore, raw) -> None:
+    conv = counter_conversation()
+    await raw.set(f"stube:conv:{conv['id']}", b"garbage")
+    await store.save(conv)
+    assert await store.load_all() == {conv["id"]: conv}
+
+
+async def test_big_versions_compare_as_numbers(store: RedisStore) -> None:
+    conv = counter_conversation()
+    await store.save(clone(conv, conv["id"], version=9))
+    await store.save(clone(conv, conv["id"], version=10))  # "10" < "9" as strings
+    with pytest.raises(StaleWrite):
+        await store.save(clone(conv, conv["id"], version=9))
+    await store.save(clone(conv, conv["id"], version=2**52))
+    assert (await store.load_all())[conv["id"]]["version"] == 2**52
+
+
+async def test_version_must_be_an_int(store: RedisStore) -> None:
+    for bad in (None, "3", 2.0, True, -1):
+        with pytest.raises(ValueError):
+            await store.save(clone(counter_conversation(), version=bad))
+
+
+async def test_delete_is_idempotent(store: RedisStore, raw) -> None:
+    conv = counter_conversation()
+    await store.save(conv)
+    await store.delete(conv["id"])
+    await store.delete(conv["id"])
+    await store.delete(new_cid())
+    assert await raw.keys("*") == []
+    assert await store.load_all() == {}
+
+
+@pytest.mark.parametrize("bad", ["../x", "cv-../../etc", "/etc/passwd", "", "cv-aaaaaaaa\n", "cv-a*", None])
+async def test_crafted_ids_are_refused(store: RedisStore, raw, bad: object) -> None:
+    conv = counter_conversation()
+    conv["id"] = bad
+    with pytest.raises(ValueError):
+        await store.save(conv)
+    with pytest.raises(ValueError):
+        await store.delete(bad)  # type: ignore[arg-type]
+    assert await raw.keys("*") == []
+
+
+async def test_load_all_skips_unreadable_entries_with_a_warning(
+        store: RedisStore, raw, caplog: pytest.LogCaptureFixture) -> None:
+    good = counter_conversation()
+    await store.save(good)
+    stored = await raw.get(f"stube:conv:{good['id']}")
+    wrong = clone(good)
+    mismatch = clone(good)
+    entries = {
+        "stube:conv:cv-corrupt000": b"{not json",
+        "stube:conv:cv-truncated0": stored[: len(stored) // 2],
+        "stube:conv:cv-bare000000": encode(clone(good, "cv-bare000000")),  # no envelope
+        "stube:conv:cv-foreign000": b'{"v": 1, "w": "a", "conv": {"hello": "world"}}',
+        f"stube:conv:{new_cid()}": b'{"v":%d,"w":"a","conv":%s}' % (wrong["version"], encode(wrong)),
+        f"stube:conv:{mismatch['id']}": b'{"v":99,"w":"a","conv":%s}' % encode(mismatch),
+        "stube:conv:cv-nowriter00": b'{"v":%d,"conv":%s}' % (good["version"], encode(clone(good, "cv-nowriter00"))),
+        "stube:conv:not-a-cid": stored,
+        "stube:conv:cv-latin10000": b'{"v":1,"conv":"\xe9"}',
+    }
+    await raw.mset(entries)
+    await raw.rpush("stube:conv:cv-alist00000", "x")  # wrong type: MGET gives None, skipped quietly
+    await raw.set("elsewhere:cv-aaaaaaaaaa", stored)  # outside the prefix: never looked at
+    caplog.set_level(logging.WARNING, logger="stube.store")
+    assert await store.load_all() == {good["id"]: good}
+    warnings = store_records(caplog, logging.WARNING)
+    for key in entries:
+        assert sum(key in w for w in warnings) == 1, f"no single warning naming {key}"
+    assert len(warnings) == len(entries)
+
+
+async def test_a_prefix_keeps_apps_apart(redis_url: str, raw) -> None:
+    a, b = RedisStore(redis_url, prefix="app[1]:"), RedisStore(redis_url, prefix="app*:")
+    try:
+        ca, cb = counter_conversation(), counter_conversation()
+        await a.save(ca)
+        await b.save(cb)
+        assert await a.load_all() == {ca["id"]: ca}  # glob characters in prefixes are escaped
+        assert await b.load_all() == {cb["id"]: cb}
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+async def test_live_flows_are_skipped_with_one_warning_per_conversation(
+        store: RedisStore, raw, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    flowing, plain = counter_conversation(), counter_conversation()
+    monkeypatch.setattr(stube.flows, "live_continuations",
+                        lambda conv: [("ix-00000000aa", "app.wizard")] if conv["id"] == flowing["id"] else [])
+    caplog.set_level(logging.WARNING, logger="stube.store")
+    for version in range(20, 24):
+        for conv in (flowing, plain):
+            conv["version"] = version
+            await store.save(conv)
+    assert await raw.keys("*") == [f"stube:conv:{plain['id']}".encode()]
+    warnings = store_records(caplog, logging.WARNING)
+    assert len(warnings) == 1
+    assert flowing["id"] in warnings[0] and "app.wizard" in warnings[0]
+
+
+async def test_concurrent_saves_of_one_conversation_keep_the_newest(store: RedisStore) -> None:
+    conv = counter_conversation()
+    versions = [clone(conv, conv["id"], version=v) for v in range(1, 51)]
+    # Saves started in order never trip over each other's version check.
+    await asyncio.gather(*(store.save(c) for c in versions))
+    assert (await store.load_all())[conv["id"]]["version"] == 50
+
+
+async def test_more_concurrent_saves_than_connections(redis_url: str, raw) -> None:
+    store = RedisStore(redis_url, max_connections=4)
+    try:
+        base = counter_conversation()
+        convs = [clone(base) for _ in range(300)]
+        await asyncio.gather(*(store.save(c) for c in convs))  # they wait for a connection, never fail
+        assert len(await store.load_all()) == 300
+    finally:
+        await store.aclose()
+
+
+async def test_load_all_of_many_entries_uses_scan(store: RedisStore, raw) -> None:
+    base = counter_conversation()
+    convs = [clone(base, version=i) for i in range(2_500)]
+    pipe = raw.pipeline(transaction=False)
+    for c in convs:
+        pipe.set(f"stube:conv:{c['id']}", b'{"v":%d,"w":"x","conv":%s}' % (c["version"], encode(c)))
+    await pipe.execute()
+
+    await raw.config_resetstat()
+    started = time.perf_counter()
+    loaded = await store.load_all()
+    assert time.perf_counter() - started < 2.0
+    assert loaded == {c["id"]: c for c in convs}
+    stats = await raw.info("commandstats")
+    assert "cmdstat_keys" not in stats  # KEYS would block the server
+    assert stats["cmdstat_scan"]["calls"] >= 3  # batched
+    assert stats["cmdstat_mget"]["calls"] >= 3
+
+
+async def test_a_shared_client_is_not_closed(raw) -> None:
+    store = RedisStore(client=raw)
+    conv = counter_conversation()
+    await store.save(conv)
+    await store.aclose()
+    assert await raw.ping()  # still usable by its owner
+    assert list(await store.load_all()) == [conv["id"]]
+
+
+def test_a_clear_error_without_the_redis_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
+
+    real_import = builtins.__import__
+
+    def fake_import(name: str, *args: object, **kwargs: object) -> object:
+        if name == "redis.asyncio" or name.startswith("redis"):
+            raise ImportError("No module named 'redis'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    with pytest.raises(ImportError, match=r"stube\[redis\]"):
+        RedisStore("redis://127.0.0.1:1/0")
+
+
+async def test_write_behind_saves_finish_before_aclose_returns(redis_url: str, raw) -> None:
+    store = RedisStore(redis_url)
+    conv = counter_conversation()
+    tasks = [asyncio.ensure_future(store.save(clone(conv, conv["id"], version=v))) for v in range(1, 30)]
+    await asyncio.sleep(0)  # the saves have started
+    await store.aclose()
+    reader = RedisStore(redis_url)
+    try:
+        assert (await reader.load_all())[conv["id"]]["version"] == 29
+    finally:
+        await reader.aclose()
+    await asyncio.gather(*tasks)  # none of them failed
