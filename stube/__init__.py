@@ -5,6 +5,8 @@ thing as straight-line code; the whole visit is a JSON value that every event
 folds into its next value.
 """
 
+from typing import Any
+
 from .component import Component, event
 from .context import app, conversation_id, principal
 from .effects import (
@@ -26,19 +28,52 @@ from .effects import (
     unsubscribe,
 )
 from .errors import BadPayload, EffectError, FlowDiverged, FlowError, StateError, StubeError, UnknownEvent
+from .flows import AskFailed, ask, flow, remember
 from .kernel import Event, dispatch
 from .render import Templates
+from .runtime import publish
+from .stash import FileStashStore, InMemoryStashStore, SessionStash, Stash, StashConflict, StashStore
+from .store import ConversationStore, FileStore, InMemoryStore, StaleWrite
+from .http import Stube  # noqa: E402  (the module is stube.http; stube.app() stays the reader)
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> Any:
+    """Redis backends load on first use, so the ``redis`` package stays optional."""
+    if name == "RedisStore":
+        from .redis_store import RedisStore
+
+        return RedisStore
+    if name == "RedisStashStore":
+        from .stash_redis import RedisStashStore
+
+        return RedisStashStore
+    raise AttributeError(f"module 'stube' has no attribute {name!r}")
+
+
 __all__ = [
+    "AskFailed",
     "BadPayload",
     "Component",
+    "ConversationStore",
     "EffectError",
     "Event",
+    "FileStashStore",
+    "FileStore",
     "FlowDiverged",
     "FlowError",
+    "InMemoryStashStore",
+    "InMemoryStore",
+    "RedisStashStore",
+    "RedisStore",
+    "SessionStash",
+    "StaleWrite",
+    "Stash",
+    "StashConflict",
+    "StashStore",
     "StateError",
+    "Stube",
     "StubeError",
     "Templates",
     "UnknownEvent",
@@ -46,6 +81,7 @@ __all__ = [
     "answer",
     "answer_error",
     "app",
+    "ask",
     "back",
     "call",
     "call_in_slot",
@@ -55,10 +91,13 @@ __all__ = [
     "end",
     "event",
     "execute_script",
+    "flow",
     "history",
     "io",
     "patch",
     "principal",
+    "publish",
+    "remember",
     "replace",
     "set_keyed_children",
     "subscribe",

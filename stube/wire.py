@@ -1,0 +1,90 @@
+"""Fragments on the wire: htmx 4 partials for event responses and SSE pushes.
+
+Every fragment becomes one ``<hx-partial>`` naming its target and swap style,
+so a response can update several places at once and never relies on the
+triggering element's own target. Instances morph by id (``outerMorph``), so
+focus and typed input survive; a new frame morphs into the conversation's
+container (``innerMorph``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Iterable
+
+from markupsafe import escape
+
+from . import fragments as fr
+from .fragments import Fragment
+
+_INSERT = {"append": ("beforeend", True), "prepend": ("afterbegin", True), "after": ("afterend", False)}
+
+
+def _partial(target: str, swap: str, html: str) -> str:
+    return f'<hx-partial hx-target="#{escape(target)}" hx-swap="{swap}">{html}</hx-partial>'
+
+
+def script_tag(js: str) -> str:
+    """A script that runs once when swapped in and then removes itself."""
+    body = js.replace("</", "<\\/")
+    return f"<script>{body};document.currentScript&&document.currentScript.remove()</script>"
+
+
+def history_script(url: str, push: bool) -> str:
+    method = "pushState" if push else "replaceState"
+    return script_tag(f"history.{method}(null,'',{json.dumps(url)})")
+
+
+def partials(fragments: Iterable[Fragment], *, cid: str, ended_html: str = "",
+             history_in_headers: bool = True) -> str:
+    """htmx HTML for a list of fragments.
+
+    History fragments are left to response headers unless ``history_in_headers``
+    is false (SSE has no headers), then they become small scripts.
+    """
+    out: list[str] = []
+    for f in fragments:
+        kind = f.kind
+        if kind == fr.MORPH or kind == fr.ERROR or kind == fr.PATCH:
+            out.append(_partial(f.target, "outerMorph", f.html))
+        elif kind == fr.PAGE:
+            out.append(_partial(f.target, "innerMorph", f.html))
+        elif kind == fr.INSERT:
+            swap, _ = _INSERT[f.mode]
+            out.append(_partial(f.target, swap, f.html))
+        elif kind == fr.REMOVE:
+            out.append(_partial(f.target, "delete", ""))
+        elif kind == fr.SCRIPT:
+            out.append(f'<hx-partial hx-target="body" hx-swap="beforeend">{script_tag(f.html)}</hx-partial>')
+        elif kind == fr.HISTORY:
+            if not history_in_headers:
+                out.append('<hx-partial hx-target="body" hx-swap="beforeend">'
+                           f'{history_script(f.html, f.mode == "push")}</hx-partial>')
+        elif kind == fr.CLOSE:
+            out.append(_partial(cid, "innerHTML", ended_html))
+            out.append(_partial(f"{cid}-sse", "delete", ""))
+    return "".join(out)
+
+
+def history_headers(fragments: Iterable[Fragment]) -> dict[str, str]:
+    """``HX-Push-Url`` / ``HX-Replace-Url`` for the last history fragment."""
+    last = None
+    for f in fragments:
+        if f.kind == fr.HISTORY:
+            last = f
+    if last is None:
+        return {}
+    return {"HX-Push-Url" if last.mode == "push" else "HX-Replace-Url": last.html}
+
+
+def sse_message(data: str, *, event_id: int | None = None) -> bytes:
+    """One server-sent event carrying ``data`` (split into ``data:`` lines)."""
+    lines = []
+    if event_id is not None:
+        lines.append(f"id: {event_id}")
+    for line in data.splitlines() or [""]:
+        lines.append(f"data: {line}")
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+KEEPALIVE = b": keepalive\n\n"
