@@ -67,7 +67,7 @@ DEFAULT_TTL = 30 * 24 * 3600.0
 #: Default time an unused actor stays in memory.
 DEFAULT_IDLE = 300.0
 #: How many times a write is re-applied after compare-and-set conflicts before giving up.
-MAX_ATTEMPTS = 16
+MAX_ATTEMPTS = 64
 
 #: The version a store reports for a stored value it cannot parse; saving against it overwrites.
 CORRUPT = "!corrupt"
@@ -652,7 +652,7 @@ class Stash:
             except StashConflict:
                 actor.loaded = False
                 if attempt >= 1:
-                    await asyncio.sleep(random.uniform(0, min(0.05, 0.0005 * 2 ** attempt)))
+                    await asyncio.sleep(random.uniform(0, min(0.2, 0.0005 * 2 ** attempt)))
             except BaseException:
                 actor.loaded = False  # the write may or may not have landed
                 raise
