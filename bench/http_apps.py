@@ -7,6 +7,7 @@ partial. Run either with ``uvicorn bench.http_apps:stube_app`` (or ``baseline_ap
 
 from __future__ import annotations
 
+import os
 import secrets
 
 import jinja2
@@ -39,7 +40,17 @@ class Counter(Component):
         self.n += 1
 
 
-stube_app = stube.Stube(secret_key=SECRET, conversation_ttl=None)
+def _store() -> object:
+    """``STUBE_BENCH_STORE``: ``memory`` (default), ``file:<folder>`` or a ``redis://`` URL."""
+    spec = os.environ.get("STUBE_BENCH_STORE", "memory")
+    if spec.startswith("file:"):
+        return stube.FileStore(spec[5:])
+    if spec.startswith("redis://"):
+        return stube.RedisStore(spec)
+    return stube.InMemoryStore()
+
+
+stube_app = stube.Stube(secret_key=SECRET, conversation_ttl=None, store=_store())
 stube_app.mount("/", Counter)
 
 

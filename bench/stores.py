@@ -215,7 +215,52 @@ async def bench_load_all(b: Bench) -> None:
     b.record("load_all redis", await b.best("memory", load_redis, higher_is_better=False), "s")
 
 
-SECTIONS: list[Callable[[Bench], Awaitable[None]]] = [bench_saves, bench_events, bench_load_all]
+def _http_events(spec: str, conversations: int, seconds: int) -> float:
+    """events/s through uvicorn + the runtime with one store, driven by wrk over many conversations."""
+    import re
+    import subprocess
+
+    import httpx2
+
+    from bench.http import Uvicorn
+
+    server = Uvicorn("bench.http_apps:stube_app", env={"STUBE_BENCH_STORE": spec})
+    try:
+        targets = []
+        for _ in range(conversations):
+            with httpx2.Client(base_url=server.url) as c:
+                page = c.get("/").text
+                path = re.search(r'hx-post="([^"]+/inc)"', page).group(1)  # type: ignore[union-attr]
+                cookie = "; ".join(f"{k}={v}" for k, v in c.cookies.items())
+                assert c.post(path, headers={"HX-Request": "true"}).status_code == 200
+                targets.append(f"{path}|{cookie}")
+        env = {**os.environ, "BENCH_TARGETS": ";".join(targets)}
+        cmd = ["wrk", "-t1", f"-c{conversations}", f"-d{seconds}s", "-s", str(HERE / "rotate.lua"), server.url]
+        subprocess.run([*cmd[:3], "-d1s", *cmd[4:]], env=env, capture_output=True, check=True)  # warm-up
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+        if "Non-2xx" in out:
+            raise RuntimeError(out)
+        return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    finally:
+        server.stop()
+
+
+async def bench_http_events(b: Bench) -> None:
+    """(c) the issue's target: event throughput through uvicorn and the runtime, per store."""
+    if not shutil.which("wrk"):
+        print("(c) skipped: wrk is missing (./run bench installs it)")
+        return
+    conversations, seconds = 16, 3 if b.quick else 6
+    print(f"(c) events/s over HTTP (uvicorn, one worker; wrk, {conversations} conversations; "
+          "every event saved before it is acknowledged)")
+    specs = {"memory": "memory", "file": f"file:{b.fresh_folder()}", "redis": b.redis_url}
+    for kind, spec in specs.items():
+        rounds = [await asyncio.to_thread(_http_events, spec, conversations, seconds) for _ in range(b.rounds)]
+        b.record(f"http events {kind}", max(rounds), "events/s", "http events memory" if kind != "memory" else None)
+    print("    targets: file >= 0.30x and redis >= 0.50x of memory")
+
+
+SECTIONS: list[Callable[[Bench], Awaitable[None]]] = [bench_saves, bench_events, bench_load_all, bench_http_events]
 
 
 def main(extra: list[Callable[[Bench], Awaitable[None]]] = ()) -> dict[str, float]:  # type: ignore[assignment]
