@@ -34,6 +34,8 @@ from .render import Templates
 from .runtime import publish
 from .stash import FileStashStore, InMemoryStashStore, SessionStash, Stash, StashConflict, StashStore
 from .store import ConversationStore, FileStore, InMemoryStore, StaleWrite
+from .ui import CANCEL
+from . import ui
 from .http import Stube  # noqa: E402  (the module is stube.http; stube.app() stays the reader)
 
 __version__ = "0.1.0"
@@ -54,6 +56,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AskFailed",
+    "CANCEL",
     "BadPayload",
     "Component",
     "ConversationStore",
@@ -101,5 +104,6 @@ __all__ = [
     "replace",
     "set_keyed_children",
     "subscribe",
+    "ui",
     "unsubscribe",
 ]

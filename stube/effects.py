@@ -63,6 +63,7 @@ class Replace(Effect):
 class SetKeyedChildren(Effect):
     slot: str
     pairs: tuple[tuple[str, Component], ...]
+    rerender_parent: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,12 +162,16 @@ def replace(embed: Component | type[Component]) -> Replace:
     return Replace(as_embed(embed))
 
 
-def set_keyed_children(slot: str, pairs: Iterable[tuple[str | int, Component]]) -> SetKeyedChildren:
+def set_keyed_children(slot: str, pairs: Iterable[tuple[str | int, Component]], *,
+                       rerender_parent: bool = False) -> SetKeyedChildren:
     """Reconcile an ordered, keyed child list (render it with ``keyed(slot)``).
 
     Unchanged keys are untouched, new keys are created in place, removed keys
     are stopped and removed, changed embeds are rebuilt under the same id.
-    Keys are strings (ints are converted) and must be unique.
+    Keys are strings (ints are converted) and must be unique. The parent's own
+    markup is not re-rendered (that is the point: siblings stay as they are);
+    pass ``rerender_parent=True`` when markup outside the list shows the change
+    (a count, a toolbar) and one morph of the whole parent is wanted instead.
     """
     out: list[tuple[str, Component]] = []
     seen: set[str] = set()
@@ -179,7 +184,7 @@ def set_keyed_children(slot: str, pairs: Iterable[tuple[str | int, Component]]) 
             raise ValueError(f"duplicate key {key!r} in set_keyed_children({slot!r}, ...)")
         seen.add(key)
         out.append((key, as_embed(embed)))
-    return SetKeyedChildren(slot, tuple(out))
+    return SetKeyedChildren(slot, tuple(out), bool(rerender_parent))
 
 
 def patch(html: str) -> Patch:

@@ -633,7 +633,7 @@ def _fold_replace(tx: Txn, eff: fx.Replace, origin: str) -> None:
 def _fold_keyed(tx: Txn, eff: fx.SetKeyedChildren, origin: str) -> None:
     from .keyed import reconcile
 
-    reconcile(tx, origin, eff.slot, eff.pairs)
+    reconcile(tx, origin, eff.slot, eff.pairs, rerender_parent=eff.rerender_parent)
 
 
 def _fold_patch(tx: Txn, eff: fx.Patch, origin: str) -> None:

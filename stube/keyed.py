@@ -24,7 +24,8 @@ def spec(embed: Component) -> dict:
     return {"type": type(embed)._stube_type, "state": capture_json(embed)}
 
 
-def reconcile(tx: "Txn", parent: str, slot: str, pairs: tuple[tuple[str, Component], ...]) -> None:
+def reconcile(tx: "Txn", parent: str, slot: str, pairs: tuple[tuple[str, Component], ...], *,
+              rerender_parent: bool = False) -> None:
     prec = tx.get(parent)
     if prec is None:
         return
@@ -89,7 +90,7 @@ def reconcile(tx: "Txn", parent: str, slot: str, pairs: tuple[tuple[str, Compone
         del new["keyed"]
     tx.put(parent, new)
 
-    if reordered:
+    if reordered or rerender_parent:
         # One parent morph moves every surviving element by id.
         tx.forced[parent] = None
     else:

@@ -287,3 +287,34 @@ def test_history_undoes_a_reconcile() -> None:
     assert iids(h) == old
     assert all(i in h.conversation["instances"] for i in old.values())
     assert h.roundtrip() == h.conversation
+
+
+def test_rerender_parent_morphs_the_parent_once_instead_of_inserting() -> None:
+    from stube import Component, event, set_keyed_children
+    from stube.testing import Harness
+
+    class Item(Component):
+        template_string = '<li {{ root() }}>{{ self.label }}</li>'
+
+        def __init__(self, label: str) -> None:
+            self.label = label
+
+    class Shelf(Component):
+        template_string = '<div {{ root() }}><p class="count">{{ self.names|length }} items</p>{{ keyed("items", tag="ul") }}</div>'
+
+        def __init__(self) -> None:
+            self.names = ["a"]
+
+        def start(self):  # type: ignore[no-untyped-def]
+            return set_keyed_children("items", [(n, Item(n)) for n in self.names])
+
+        @event
+        def add(self, name: str, whole: bool = False):  # type: ignore[no-untyped-def]
+            self.names.append(name)
+            return set_keyed_children("items", [(n, Item(n)) for n in self.names], rerender_parent=whole)
+
+    h = Harness(Shelf())
+    frags = h.dispatch("add", name="b")
+    assert [f.kind for f in frags] == ["insert"]  # the count outside the list stays stale, by design
+    frags = h.dispatch("add", name="c", whole=True)
+    assert [f.kind for f in frags] == ["morph"] and "3 items" in frags[0].html and ">c</li>" in frags[0].html
