@@ -253,7 +253,8 @@ async def bench_http_events(b: Bench) -> None:
     conversations, seconds = 16, 3 if b.quick else 6
     print(f"(c) events/s over HTTP (uvicorn, one worker; wrk, {conversations} conversations; "
           "every event saved before it is acknowledged)")
-    specs = {"memory": "memory", "file": f"file:{b.fresh_folder()}", "redis": b.redis_url}
+    redis_url = b.redis_url.rsplit("/", 1)[0] + "/1"  # a database of its own (earlier sections filled /0)
+    specs = {"memory": "memory", "file": f"file:{b.fresh_folder()}", "redis": redis_url}
     for kind, spec in specs.items():
         rounds = [await asyncio.to_thread(_http_events, spec, conversations, seconds) for _ in range(b.rounds)]
         b.record(f"http events {kind}", max(rounds), "events/s", "http events memory" if kind != "memory" else None)

@@ -883,6 +883,9 @@ def stop_all(conv: dict[str, Any], env: Env) -> Outcome:
                 rec = tx.get(x)
                 try:
                     cls = lookup(rec["type"])
+                except LookupError:
+                    continue  # a type this process does not know has no stop hook to run
+                try:
                     if "stop" in cls._stube_hooks:
                         effects = tx.invoke(x, cls.stop, keep=False)
                         tx.fold([e for e in effects if isinstance(e, _SIDE_EFFECTS)], x)

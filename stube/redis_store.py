@@ -20,19 +20,21 @@ Needs the ``redis`` package (``pip install 'stube[redis]'``).
 
 from __future__ import annotations
 
+import asyncio
+
 import logging
 import re
 import secrets
 from typing import Any
 
 from .store import (
+    Encoder,
     FlowGuard,
     Lanes,
     StaleWrite,
     _gc_paused,
     check_conversation,
     decode,
-    encode,
     require_cid,
     valid_cid,
 )
@@ -108,6 +110,8 @@ class RedisStore:
         self.writer = secrets.token_urlsafe(9)
         self._guard = FlowGuard()
         self._lanes = Lanes()
+        self._encoder = Encoder()
+        self._slots: asyncio.Semaphore | None = None
 
     def __repr__(self) -> str:
         return f"RedisStore({self.url!r}, prefix={self.prefix!r})"
@@ -119,8 +123,9 @@ class RedisStore:
     def client(self) -> Any:
         """The ``redis.asyncio.Redis`` client (created on first use)."""
         if self._client is None:
-            pool = self._aioredis.BlockingConnectionPool.from_url(
-                self.url, max_connections=self.max_connections, timeout=30)
+            # A plain pool is much cheaper per command than BlockingConnectionPool; the
+            # semaphore in _command keeps us within its size so it never overflows.
+            pool = self._aioredis.ConnectionPool.from_url(self.url, max_connections=self.max_connections)
             self._client = self._aioredis.Redis.from_pool(pool)
         return self._client
 
@@ -184,14 +189,17 @@ class RedisStore:
             raise ValueError(f"conversation {cid}: version {version!r} is not a non-negative int")
         if self._guard.skip(conv):
             return
-        value = b'{"v":%d,"w":"%s","conv":%s}' % (version, self.writer.encode(), encode(conv))
+        value = b'{"v":%d,"w":"%s","conv":%s}' % (version, self.writer.encode(), self._encoder.encode(conv))
         key = self.prefix + cid
         await self._lanes.submit(cid, lambda: self._cas(key, cid, version, value))
 
     async def _cas(self, key: str, cid: str, version: int, value: bytes) -> None:
         if self._script is None:
             self._script = self.client.register_script(_SAVE)
-        stored = int(await self._script(keys=[key], args=[version, self.writer, value]))
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.max_connections)
+        async with self._slots:
+            stored = int(await self._script(keys=[key], args=[version, self.writer, value]))
         if stored >= 0:
             log.error(
                 "conversation %s not saved: another process already stored version %d and this one "
@@ -203,8 +211,12 @@ class RedisStore:
     async def delete(self, cid: str) -> None:
         key = self.key(cid)
         self._guard.forget(cid)
+        self._encoder.forget(cid)
 
         async def remove() -> None:
-            await self.client.delete(key)
+            if self._slots is None:
+                self._slots = asyncio.Semaphore(self.max_connections)
+            async with self._slots:
+                await self.client.delete(key)
 
         await self._lanes.submit(cid, remove)

@@ -131,6 +131,34 @@ def encode(conv: Mapping[str, Any]) -> bytes:
     return json.dumps(conv, separators=(",", ":"), allow_nan=False).encode("ascii")
 
 
+class Encoder:
+    """:func:`encode` for a store that writes the same conversations again and again.
+
+    History entries never change once written (each event appends one and the
+    oldest falls off), yet they are most of a conversation's JSON. The encoder
+    remembers each conversation's encoded entries by identity and encodes only
+    the new one: a save costs what the step changed, not the history's length.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, list[tuple[Any, bytes]]] = {}
+
+    def encode(self, conv: Mapping[str, Any]) -> bytes:
+        history = conv.get("history")
+        if not history:
+            self._entries.pop(conv["id"], None)
+            return encode(conv)
+        # The entries held in the previous list keep their ids from being reused.
+        known = {id(entry): data for entry, data in self._entries.get(conv["id"], ())}
+        pairs = [(entry, known.get(id(entry)) or encode(entry)) for entry in history]
+        self._entries[conv["id"]] = pairs
+        head = encode({k: v for k, v in conv.items() if k != "history"})
+        return b"%s,\"history\":[%s]}" % (head[:-1], b",".join(data for _, data in pairs))
+
+    def forget(self, cid: str) -> None:
+        self._entries.pop(cid, None)
+
+
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
@@ -364,7 +392,7 @@ class FileStore:
     folder: ``load_all`` removes temporary files left by a crash.
     """
 
-    def __init__(self, directory: str | os.PathLike[str], *, workers: int = 8) -> None:
+    def __init__(self, directory: str | os.PathLike[str], *, workers: int = 16) -> None:
         self.directory = Path(os.path.abspath(directory))  # a later chdir must not move the store
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._dir = os.fspath(self.directory)
@@ -373,6 +401,7 @@ class FileStore:
         self._sync_dir = _DirSync(self._dir)
         self._guard = FlowGuard()
         self._lanes = Lanes()
+        self._encoder = Encoder()
 
     def __repr__(self) -> str:
         return f"FileStore({self._dir!r})"
@@ -394,12 +423,13 @@ class FileStore:
         if self._guard.skip(conv):
             return
         # Encoded on the loop thread: a consistent snapshot, whatever happens to ``conv`` next.
-        data = encode(conv)
+        data = self._encoder.encode(conv)
         await self._lanes.submit(cid, lambda: self._run(self._write, cid, data))
 
     async def delete(self, cid: str) -> None:
         require_cid(cid)
         self._guard.forget(cid)
+        self._encoder.forget(cid)
         await self._lanes.submit(cid, lambda: self._run(self._remove, cid))
 
     async def aclose(self) -> None:

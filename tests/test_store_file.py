@@ -431,3 +431,20 @@ async def test_real_flows_live_is_skipped_durable_is_saved(folder: Path, caplog:
     assert await FileStore(folder).load_all() == {durable.conversation["id"]: durable.conversation}
     [warning] = store_warnings(caplog)
     assert live.conversation["id"] in warning and "store-tests/wizard" in warning
+
+
+def test_encoder_reuses_history_and_matches_plain_json() -> None:
+    """The incremental encoder writes exactly the JSON a plain encode would (order aside)."""
+    import json
+
+    from stube.store import Encoder
+    from stube.testing import Harness
+    from tests.store_support import Counter
+
+    h = Harness(Counter())
+    encoder = Encoder()
+    for _ in range(60):
+        h.dispatch("inc")
+        assert json.loads(encoder.encode(h.conversation)) == json.loads(json.dumps(h.conversation))
+    h.back()  # history shrinks: the cache follows
+    assert json.loads(encoder.encode(h.conversation)) == h.conversation
