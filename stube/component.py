@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, TypeVar
+from typing import Any, Callable, ClassVar, TypeVar
 
 from .jsonstate import copy_attributes, json_copy
-
-if TYPE_CHECKING:
-    from .effects import Effect
 
 log = logging.getLogger("stube")
 
@@ -30,8 +27,6 @@ IID_KEY = "_stube_iid"
 _registry: dict[str, type["Component"]] = {}
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-Returned = "None | Effect | list[Effect]"
 
 
 def event(fn: F) -> F:

@@ -30,7 +30,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, AsyncIterator, Callable, Sequence
 
 from markupsafe import Markup, escape
 from starlette.applications import Starlette
@@ -350,13 +350,11 @@ class Stube:
         prefix = self._prefix_for(request)
         conv, body = await self._conversation_for(request, mount, sid, prefix)
         urls = Urls(prefix)
-        cookie = None
-        if minted:
-            def cookie(response: Response) -> None:
-                self.sessions.set_cookie(response, sid, secure=request.url.scheme == "https",
-                                         path=prefix or "/")
+        def cookie(response: Response) -> None:
+            self.sessions.set_cookie(response, sid, secure=request.url.scheme == "https", path=prefix or "/")
+
         return Embedded(self._widget(conv, body, urls, own_url=False), self.head(urls), self.scripts(urls),
-                        conv["id"], cookie)
+                        conv["id"], cookie if minted else None)
 
     def _prefix_for(self, request: Request) -> str:
         """Where this app is mounted in the host serving ``request``."""

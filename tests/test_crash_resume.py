@@ -7,7 +7,6 @@ event the server acknowledged is lost. Once with FileStore, once with RedisStore
 from __future__ import annotations
 
 import re
-from typing import Iterator
 
 import httpx2
 import pytest

@@ -15,7 +15,7 @@ from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
 import stube
-from stube import Component, answer, call, end, event
+from stube import Component, end, event
 
 HX = {"HX-Request": "true"}
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx2
 
 import stube
-from stube import Component, after, answer, call, dispatch_to, end, event, io, subscribe, unsubscribe
+from stube import Component, after, call, dispatch_to, end, event, io, subscribe, unsubscribe
 
 HX = {"HX-Request": "true"}
 LOG: list[Any] = []

@@ -323,7 +323,7 @@ async def test_non_json_values_are_refused(folder: Path) -> None:
 
 @pytest.mark.slow
 async def test_load_all_of_10000_files_is_fast(folder: Path) -> None:
-    store = FileStore(folder)
+    FileStore(folder)  # creates the folder, as a store would
     base = counter_conversation()
     expected = {}
     raw = encode(base)

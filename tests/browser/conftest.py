@@ -9,7 +9,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.servers import Server, free_port  # noqa: F401  (re-exported for the browser tests)
+from tests.servers import Server
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("STUBE_CHROMIUM", "/usr/bin/chromium")
@@ -54,6 +54,23 @@ def page(context):  # type: ignore[no-untyped-def]
     p.on("pageerror", lambda exc: errors.append(str(exc)))
     p.js_errors = errors  # type: ignore[attr-defined]
     yield p
+
+
+@pytest.fixture(scope="module")
+def demos() -> Iterator[Server]:
+    """The demo gallery (``demos.app:app``) under uvicorn."""
+    server = Server("demos.app:app").start()
+    yield server
+    server.stop()
+
+
+def open_demo(page, server: Server, path: str) -> None:  # type: ignore[no-untyped-def]
+    """Navigate, require a 200, and wait until the conversation's first paint is in the page."""
+    from playwright.sync_api import expect
+
+    response = page.goto(server.url + path)
+    assert response is not None and response.status == 200
+    expect(page.locator("[data-stube-cid] > *").first).to_be_attached()
 
 
 @pytest.fixture(scope="session")

@@ -4,25 +4,11 @@ one session, and preferences that survive a reload and a server restart."""
 from __future__ import annotations
 
 import re
-from typing import Iterator
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Server
-
-
-@pytest.fixture(scope="module")
-def demos() -> Iterator[Server]:
-    server = Server("demos.app:app").start()
-    yield server
-    server.stop()
-
-
-def open_demo(page: Page, server: Server, path: str) -> None:
-    response = page.goto(server.url + path)
-    assert response is not None and response.status == 200
-    expect(page.locator("[data-stube-cid] > *").first).to_be_attached()
+from tests.browser.conftest import Server, open_demo
 
 
 def test_guess_the_number_played_to_a_win(demos: Server, page: Page) -> None:

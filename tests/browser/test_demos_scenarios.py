@@ -9,25 +9,9 @@ reference's, so the port is held to the same user-visible contract.
 from __future__ import annotations
 
 import re
-from typing import Iterator
-
-import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Server
-
-
-@pytest.fixture(scope="module")
-def demos() -> Iterator[Server]:
-    server = Server("demos.app:app").start()
-    yield server
-    server.stop()
-
-
-def open_demo(page: Page, server: Server, path: str) -> None:
-    response = page.goto(server.url + path)
-    assert response is not None and response.status == 200
-    expect(page.locator("[data-stube-cid] > *").first).to_be_attached()
+from tests.browser.conftest import Server, open_demo
 
 
 def test_breadcrumb_trail_extends_and_rewinds(demos: Server, page: Page) -> None:
