@@ -54,8 +54,10 @@
     });
   }
 
+  // Already covered by what the page applied. A fold that changed nothing (from === to:
+  // an error banner, a history entry) is never stale: it carries no state to go back on.
   function stale(c, from, to) {
-    return to < c.applied || (to === c.applied && from < to);
+    return from < to && to <= c.applied;
   }
 
   function cidOfStream(el) {
@@ -79,7 +81,12 @@
     var from = parseInt(step[1], 10), to = parseInt(step[2], 10);
     if (stale(c, from, to)) { evt.detail.cancelled = true; return; }
     el._stubeTo = to;
-    if (from > c.applied) evt.detail.waitUntil(when(c, from));
+    if (from > c.applied) {
+      // While it waits, a snapshot may overtake it: check again before it swaps.
+      evt.detail.waitUntil(when(c, from).then(function () {
+        if (stale(c, from, to)) { evt.detail.cancelled = true; el._stubeTo = null; }
+      }));
+    }
   });
 
   document.addEventListener("htmx:sse:after:message", function (evt) {
@@ -103,6 +110,7 @@
     if (from > c.applied) {
       evt.preventDefault();
       when(c, from).then(function () {
+        if (stale(c, from, to)) return;  // a snapshot overtook it while it waited
         ctx.stubeReleased = true;
         ctx.stubeAdvance = function () { advance(c, to); };
         htmx.swap(ctx);

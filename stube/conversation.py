@@ -9,7 +9,8 @@ dict. Its keys::
     instances     {iid: record}; records are never mutated, only replaced
     history       undo entries, newest last, at most history_limit of them
     history_limit bound on history
-    created, touched   unix seconds
+    created, touched   unix seconds: minted, last browser activity (the runtime
+                  sets ``touched``; the reaper ends conversations idle too long)
     version       count of committed changes (stores use it as a version)
     owner         hash of the browser session that minted it (or None)
     principal     who it belongs to, fixed at mint
@@ -131,6 +132,34 @@ def undo(conv: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in entry.get("t", {}).items():
         out[key] = value
     return out
+
+
+def displayed(conv: Mapping[str, Any], iid: str) -> bool:
+    """Is the instance part of what the page shows: the top frame and the children it renders?
+
+    A frame under a dialog, a slot occupant displaced by ``call_in_slot``, or a
+    child of either is not: the browser cannot legitimately click it.
+    """
+    instances = conv["instances"]
+    stack = conv["stack"]
+    if not stack:
+        return False
+    top = stack[-1]
+    x = iid
+    while True:
+        rec = instances.get(x)
+        if rec is None:
+            return False
+        kind = rec["kind"]
+        if kind == "frame":
+            return x == top
+        parent = rec["parent"]
+        prec = instances.get(parent)
+        if prec is None:
+            return False
+        if kind != "keyed" and prec.get("children", {}).get(rec.get("slot")) != x:
+            return False
+        x = parent
 
 
 def find(conv: Mapping[str, Any], type_name: str) -> Iterable[str]:

@@ -28,13 +28,14 @@ import re
 import secrets
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Sequence
 
 from markupsafe import Markup, escape
 from starlette.applications import Starlette
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import URL, FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -180,6 +181,9 @@ class Stube:
             raise ValueError("/_stube is reserved for stube's own routes")
         if path in self.mounts:
             raise ValueError(f"{path} is already mounted")
+        if "{" in path:
+            raise ValueError(f"mount paths are literal ({path!r}); read arguments from the query string "
+                             "with a factory: mount(path, lambda request: Item(request.query_params['id']))")
         mount = Mount(path, root, title)
         self.mounts[path] = mount
 
@@ -304,7 +308,7 @@ class Stube:
         owner = self.sessions.owner(sid)
         cid = request.query_params.get("cv")
         if cid and cv.valid_cid(cid):
-            conv = self.runtime.conversations.get(cid)
+            conv = await self.runtime.lookup(cid)
             if conv is not None and conv.get("owner") == owner and conv.get("mount") == mount.path:
                 found = await self.runtime.page(cid)
                 if found is not None:
@@ -345,13 +349,16 @@ class Stube:
         pass the same request the host page handles.
         """
         await self.startup()
+        if self.runtime.shutting_down:
+            raise RuntimeError("stube is shutting down")
         mount = self.mounts[path]
         sid, minted = self.sessions.ensure(request)
         prefix = self._prefix_for(request)
         conv, body = await self._conversation_for(request, mount, sid, prefix)
         urls = Urls(prefix)
         def cookie(response: Response) -> None:
-            self.sessions.set_cookie(response, sid, secure=request.url.scheme == "https", path=prefix or "/")
+            # The host page lives outside the prefix: the cookie must come back with its requests too.
+            self.sessions.set_cookie(response, sid, secure=request.url.scheme == "https", path="/")
 
         return Embedded(self._widget(conv, body, urls, own_url=False), self.head(urls), self.scripts(urls),
                         conv["id"], cookie if minted else None)
@@ -367,7 +374,7 @@ class Stube:
     # -- events --
 
     def _stale(self, request: Request, cid: str) -> Response:
-        html = self.templates.get("stube/stale.html").render(reload=str(request.headers.get("hx-current-url", "")))
+        html = self.templates.get("stube/stale.html").render(reload=self._reload_url(request))
         if request.headers.get("hx-request") == "true":
             body = (f'<hx-partial hx-target="#{escape(cid)}" hx-swap="innerHTML">{html}</hx-partial>'
                     f'<hx-partial hx-target="#{escape(cid)}-sse" hx-swap="delete"></hx-partial>')
@@ -377,9 +384,17 @@ class Stube:
             title="stube", head=self.head(urls), scripts=self.scripts(urls), widget=Markup(html)),
             status_code=410, headers=dict(_NO_STORE))
 
-    def _guard(self, request: Request, cid: str) -> tuple[dict[str, Any] | None, Response | None]:
+    def _reload_url(self, request: Request) -> str:
+        """Where "Reload" should go: the page the browser shows (htmx tells us, or the Referer)."""
+        for header in ("hx-current-url", "referer"):
+            url = request.headers.get(header, "")
+            if url and URL(url).netloc == request.url.netloc:
+                return url
+        return (request.scope.get("root_path") or "") + "/"
+
+    async def _guard(self, request: Request, cid: str) -> tuple[dict[str, Any] | None, Response | None]:
         """The status checks in the contract's order: 410, then 403."""
-        conv = self.runtime.conversations.get(cid)
+        conv = await self.runtime.lookup(cid)
         if conv is None or conv.get("ended"):
             return None, self._stale(request, cid)
         if not self.sessions.owns(request, conv):
@@ -389,26 +404,32 @@ class Stube:
 
     async def _event(self, request: Request) -> Response:
         cid, iid, name = (request.path_params[k] for k in ("cid", "iid", "name"))
-        conv, refusal = self._guard(request, cid)
+        conv, refusal = await self._guard(request, cid)
         if refusal is not None:
             return refusal
-        rec = conv["instances"].get(iid)
-        if rec is None:
+        if not cv.displayed(conv, iid):
+            # Gone, or covered by a dialog, or displaced: a double click or a stale tab.
             return Response(status_code=204)
         try:
-            kernel.resolve(lookup(rec["type"]), Event(iid, name))
+            kernel.resolve(lookup(conv["instances"][iid]["type"]), Event(iid, name))
         except UnknownEvent as exc:
             return PlainTextResponse(str(exc), status_code=404, headers=dict(_NO_STORE))
+        except LookupError:  # a type this process no longer defines
+            return self._stale(request, cid)
         try:
             payload, fields, files = await self._read_payload(request)
         except _TooLarge as exc:
             return PlainTextResponse(str(exc), status_code=413, headers=dict(_NO_STORE))
         except BadPayload as exc:
             return PlainTextResponse(str(exc), status_code=400, headers=dict(_NO_STORE))
+        event = Event(iid, name, payload, fields, convert=True)
+
+        def fold(c: dict[str, Any], env: Env) -> kernel.Outcome:
+            # Checked again under the lock: an earlier event may have covered it meanwhile.
+            return kernel.run(c, event, env) if cv.displayed(c, iid) else kernel.Outcome(c)
+
         try:
-            event = Event(iid, name, payload, fields, convert=True)
-            out = await self.runtime.apply(cid, lambda c, env: kernel.run(c, event, env),
-                                           page=request.headers.get("x-stube-page"))
+            out = await self.runtime.apply(cid, fold, page=request.headers.get("x-stube-page"))
         except BadPayload as exc:
             return PlainTextResponse(str(exc), status_code=400, headers=dict(_NO_STORE))
         finally:
@@ -421,7 +442,7 @@ class Stube:
 
     async def _back(self, request: Request) -> Response:
         cid = request.path_params["cid"]
-        conv, refusal = self._guard(request, cid)
+        conv, refusal = await self._guard(request, cid)
         if refusal is not None:
             return refusal
         out = await self.runtime.apply(cid, kernel.rewind, page=request.headers.get("x-stube-page"))
@@ -436,7 +457,7 @@ class Stube:
             mount = conv.get("mount") or "/"
             target = urls.page(mount) if conv.get("ended") else urls.page(mount, cid)
             return RedirectResponse(target, status_code=303, headers=dict(_NO_STORE))
-        body = wire.partials(out.fragments, cid=cid, ended_html=self._ended_html(conv))
+        body = wire.partials(out.fragments, cid=cid, ended_html=lambda: self._ended_html(conv))
         headers = {**_NO_STORE, **wire.history_headers(out.fragments), "X-Stube-Cid": cid,
                    "X-Stube-From": str(out.since if out.since is not None else conv.get("version", 0)),
                    "X-Stube-To": str(conv.get("version", 0))}
@@ -492,6 +513,11 @@ class Stube:
                                       "size": size, "path": path})
                     else:
                         _add(fields, key, value)
+            except BaseException:
+                for path in paths:  # copied so far: nobody will see them
+                    with contextlib.suppress(OSError):
+                        os.unlink(path)
+                raise
             finally:
                 await form.close()
         elif body:
@@ -507,15 +533,20 @@ class Stube:
     async def _sse(self, request: Request) -> Response:
         cid = request.path_params["cid"]
         rt = self.runtime
-        conv = rt.conversations.get(cid)
         headers = {**_NO_STORE, "X-Accel-Buffering": "no"}
+        if rt.shutting_down:
+            return PlainTextResponse("stube is shutting down", status_code=503,
+                                     headers={"Retry-After": "5", **_NO_STORE})
+        conv = await rt.lookup(cid)
         if conv is None or conv.get("ended"):
             html = self.templates.get("stube/stale.html").render(reload="")
             data = (f'<hx-partial hx-target="#{escape(cid)}" hx-swap="innerHTML">{html}</hx-partial>'
                     f'<hx-partial hx-target="#{escape(cid)}-sse" hx-swap="delete"></hx-partial>')
             return Response(wire.sse_message(data), media_type="text/event-stream", headers=headers)
         if not self.sessions.owns(request, conv):
-            return PlainTextResponse("stube conversation belongs to a different session.", status_code=403)
+            return PlainTextResponse("stube conversation belongs to a different session.", status_code=403,
+                                     headers=dict(_NO_STORE))
+        conv["touched"] = time.time()
         page = request.query_params.get("page", "")
         seen = _seen_version(request.headers.get("last-event-id"), request.query_params.get("v"))
         # Attach and take the snapshot under the lock, so no fold slips in between.

@@ -3,7 +3,7 @@
 ``run(conv, event, env)`` rebuilds the target component from its state, runs
 the handler, folds the effects it returns into a new conversation value, and
 renders what changed into fragments. It is pure in the sense that matters: it
-touches no network, no clock but ``time.time()`` for ``touched``, and no
+touches no network, no clock (``touched`` belongs to the runtime), and no
 global state; asynchronous effects come back as *commands* for the runtime
 (or a Harness) to execute. A handler that raises leaves the conversation
 exactly as it was and yields an error-banner fragment for that instance.
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
@@ -376,24 +375,7 @@ class Txn:
 
     def displayed(self, iid: str) -> bool:
         """Is the instance part of what the page shows (the top frame's visible tree)?"""
-        if not self.stack:
-            return False
-        top = self.stack[-1]
-        x = iid
-        while True:
-            rec = self.instances.get(x)
-            if rec is None:
-                return False
-            kind = rec["kind"]
-            if kind == "frame":
-                return x == top
-            parent = rec["parent"]
-            prec = self.instances.get(parent)
-            if prec is None:
-                return False
-            if kind != "keyed" and prec.get("children", {}).get(rec.get("slot")) != x:
-                return False
-            x = parent
+        return cv.displayed(self.conv, iid)
 
     def ancestors(self, iid: str) -> Iterable[str]:
         rec = self.instances.get(iid)
@@ -507,8 +489,6 @@ class Txn:
                     history.append(entry)  # one copy of the (shared) list, not two
                     conv["history"] = history
             conv["version"] = self.base.get("version", 0) + 1
-        if conv is not self.base:
-            conv["touched"] = time.time()
         return Outcome(conv, fragments, self.commands, self.removed)
 
 

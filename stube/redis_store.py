@@ -44,23 +44,24 @@ __all__ = ["RedisStore"]
 log = logging.getLogger("stube.store")
 
 # KEYS[1] the conversation's key; ARGV[1] the incoming version, ARGV[2] this store's writer id,
-# ARGV[3] the new value. Returns -1 when written (or already stored), else the stored version.
+# ARGV[3] the new value, ARGV[4] the version this store last read or wrote ("" for a new one).
+# A compare-and-set: the write lands only on top of what this process last saw. Returns -1 when
+# written (or already stored, identical), -2 when the key is gone, else the stored version.
 # A stored value without a readable head (not ours) is overwritten; load_all would skip it anyway.
 _SAVE = """
 local head = redis.call('GETRANGE', KEYS[1], 0, 127)
-if head ~= '' then
-  local lead, stored, writer = string.match(head, '^({"v":(%d+),"w":"([%w_%-]*)","conv":)')
+if head == '' then
+  if ARGV[4] ~= '' then
+    return -2
+  end
+else
+  local lead, stored = string.match(head, '^({"v":(%d+),"w":"[%w_%-]*","conv":)')
   if lead then
     stored = tonumber(stored)
-    local incoming = tonumber(ARGV[1])
-    if stored > incoming then
-      return stored
-    end
-    if stored == incoming and writer ~= ARGV[2] then
-      -- Another process stored this version: a conflict, unless it is the very same conversation
-      -- (a restored conversation saved again unchanged).
+    if ARGV[4] == '' or stored ~= tonumber(ARGV[4]) then
+      -- Not what this process last saw. The very same conversation stored again is harmless.
       local at = string.match(ARGV[3], '^{"v":%d+,"w":"[%w_%-]*","conv":()')
-      if string.sub(redis.call('GET', KEYS[1]), #lead + 1) == string.sub(ARGV[3], at) then
+      if stored == tonumber(ARGV[1]) and string.sub(redis.call('GET', KEYS[1]), #lead + 1) == string.sub(ARGV[3], at) then
         return -1
       end
       return stored
@@ -112,6 +113,8 @@ class RedisStore:
         self._lanes = Lanes()
         self._encoder = Encoder()
         self._slots: asyncio.Semaphore | None = None
+        #: The version of each conversation this process last read or wrote: what a save builds on.
+        self._seen: dict[str, int] = {}
 
     def __repr__(self) -> str:
         return f"RedisStore({self.url!r}, prefix={self.prefix!r})"
@@ -180,6 +183,14 @@ class RedisStore:
             log.warning("skipping redis key %s: not a stube conversation (%s)", name, reason)
             return
         out[cid] = conv
+        self._seen[cid] = conv["version"]
+
+    async def load(self, cid: str) -> dict | None:
+        """One stored conversation (``None`` if absent or unreadable): for an id this process does not hold."""
+        key = self.key(cid)
+        out: dict[str, dict] = {}
+        self._restore(key.encode(), await self.client.get(key), self.prefix.encode(), out)
+        return out.get(cid)
 
     async def save(self, conv: dict) -> None:
         """Write ``conv`` unless another process stored its version or a newer one (:class:`StaleWrite`)."""
@@ -198,20 +209,26 @@ class RedisStore:
             self._script = self.client.register_script(_SAVE)
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.max_connections)
+        seen = self._seen.get(cid)
         async with self._slots:
-            stored = int(await self._script(keys=[key], args=[version, self.writer, value]))
-        if stored >= 0:
-            log.error(
-                "conversation %s not saved: another process already stored version %d and this one "
-                "tried to write version %d from an older copy (was it served by two processes at "
-                "once?); the stored version is kept", cid, stored, version,
-            )
-            raise StaleWrite(cid, version, stored)
+            stored = int(await self._script(keys=[key], args=[version, self.writer, value,
+                                                               "" if seen is None else seen]))
+        if stored == -1:
+            self._seen[cid] = version
+            return
+        self._seen.pop(cid, None)
+        log.error(
+            "conversation %s not saved: another process changed it (stored version %s; this copy "
+            "builds on %s); the stored one is kept and this process drops its copy",
+            cid, "none, it was deleted" if stored == -2 else stored, seen,
+        )
+        raise StaleWrite(cid, version, stored)
 
     async def delete(self, cid: str) -> None:
         key = self.key(cid)
         self._guard.forget(cid)
         self._encoder.forget(cid)
+        self._seen.pop(cid, None)
 
         async def remove() -> None:
             if self._slots is None:

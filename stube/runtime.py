@@ -26,6 +26,7 @@ from .component import Component, registered
 from .context import ambient
 from .fragments import Fragment
 from .kernel import Command, Env, Event, Outcome
+from .store import StaleWrite
 
 log = logging.getLogger("stube")
 store_log = logging.getLogger("stube.store")
@@ -93,6 +94,7 @@ class Runtime:
         self.running = False
         self.shutting_down = False
         self._stash_classes: tuple[int, bool] = (-1, False)
+        self._swept = 0.0
 
     # -- lifecycle --
 
@@ -148,7 +150,10 @@ class Runtime:
                 self._offer(s, None)
         for cid in list(self.conversations):
             if cid in self.persisted:
-                await self._save(self.conversations[cid])
+                try:
+                    await self._save(self.conversations[cid])
+                except StaleWrite:
+                    pass  # another process moved it on; its copy stays (the store logged it)
         for task in list(self._tasks):
             task.cancel()
         self._release_flows(None, None)
@@ -198,43 +203,82 @@ class Runtime:
         return self.env.with_stash(views)
 
     async def apply(self, cid: str, fold: Callable[[dict[str, Any], Env], Outcome], *,
-                    page: str | None = None) -> Outcome | None:
+                    page: str | None = None, browser: bool = True) -> Outcome | None:
         """Run ``fold`` on the live conversation under its lock, then commit, persist and push.
 
-        Returns ``None`` when the conversation is gone (ended or never existed).
-        Fragments are pushed to every open page of the conversation except ``page``
-        (the one that asked, which gets them in its HTTP response).
+        Returns ``None`` when the conversation is gone (ended, never existed, or
+        changed by another process sharing the store). Fragments are pushed to
+        every open page of the conversation except ``page`` (the one that asked,
+        which gets them in its HTTP response). ``browser`` is false for timers,
+        io results, messages and ``dispatch_to``: they neither count as activity
+        for the reaper nor save a conversation nobody has used yet.
         """
         async with self.locked(cid):
-            conv = self.conversations.get(cid)
-            if conv is None or conv.get("ended"):
+            conv = await self._fetch(cid)
+            if conv is None:
                 return None
             since = conv.get("version", 0)
             env = await self.env_for(conv.get("owner"))
             pre: list[Fragment] = []
-            if cid in self.restored:
-                self.restored.discard(cid)
-                woke = kernel.wake(conv, env)
-                await self._commit(cid, conv, woke, save=False)
-                conv = woke.conversation
-                pre = woke.fragments
-            token = _current.set(self)
             try:
-                out = fold(conv, env)
-            finally:
-                _current.reset(token)
-            await self._commit(cid, conv, out)
+                if cid in self.restored:
+                    self.restored.discard(cid)
+                    woke = kernel.wake(conv, env)
+                    await self._commit(cid, conv, woke, save=False)
+                    conv = woke.conversation
+                    pre = woke.fragments
+                token = _current.set(self)
+                try:
+                    out = fold(conv, env)
+                finally:
+                    _current.reset(token)
+                await self._commit(cid, conv, out, save=browser or cid in self.persisted, touch=browser)
+            except StaleWrite:
+                # Another process moved this conversation on: our copy must not answer for it.
+                await self._forget_conversation(cid)
+                return None
             if pre:
                 out.fragments = pre + out.fragments
             out.since = since
-            self.push(cid, out.fragments, since=since, to=out.conversation.get("version", 0), exclude=page)
+            if out.error is None:
+                self.push(cid, out.fragments, since=since, to=out.conversation.get("version", 0), exclude=page)
             if out.conversation.get("ended"):
                 await self._end(cid)
             return out
 
-    async def _commit(self, cid: str, before: dict[str, Any], out: Outcome, *, save: bool = True) -> None:
+    async def lookup(self, cid: str) -> dict[str, Any] | None:
+        """The live conversation, loaded from the store when this process does not hold it yet."""
+        conv = self.conversations.get(cid)
+        if conv is None and getattr(self.store, "load", None) is not None:
+            async with self.locked(cid):
+                conv = await self._fetch(cid)
+        return conv
+
+    async def _fetch(self, cid: str) -> dict[str, Any] | None:
+        """(Lock held.) A live conversation, or one the store has (another process saved it)."""
+        conv = self.conversations.get(cid)
+        if conv is not None:
+            return None if conv.get("ended") else conv
+        load = getattr(self.store, "load", None)
+        if load is None or not cv.valid_cid(cid) or self.shutting_down:
+            return None
+        try:
+            conv = await load(cid)
+        except Exception:
+            store_log.exception("store load failed for %s", cid)
+            return None
+        if conv is None or conv.get("ended"):
+            return None
+        self.conversations[cid] = conv
+        self.restored.add(cid)
+        self.persisted.add(cid)
+        return conv
+
+    async def _commit(self, cid: str, before: dict[str, Any], out: Outcome, *, save: bool = True,
+                      touch: bool = True) -> None:
         conv = out.conversation
-        conv["touched"] = time.time()
+        if touch:
+            conv["touched"] = time.time()
         if out.error is None and conv is not before:
             self.conversations[cid] = conv
             writes = [c for c in out.commands if c.kind == "stash"]
@@ -255,9 +299,12 @@ class Runtime:
             log.exception("stash write failed for views %s", sorted({c.effect.view for c in writes}))
 
     async def _save(self, conv: dict[str, Any]) -> None:
+        """Save; a failure is logged and the live conversation keeps working (a StaleWrite is raised)."""
         try:
             await self.store.save(conv)
             self.persisted.add(conv["id"])
+        except StaleWrite:
+            raise
         except Exception:
             store_log.exception("store save failed for %s; the live conversation keeps working", conv["id"])
 
@@ -290,8 +337,8 @@ class Runtime:
 
     async def page_locked(self, cid: str) -> tuple[dict[str, Any], str] | None:
         """:meth:`page` for a caller that already holds the conversation's lock."""
-        conv = self.conversations.get(cid)
-        if conv is None or conv.get("ended"):
+        conv = await self._fetch(cid)
+        if conv is None:
             return None
         env = await self.env_for(conv.get("owner"))
         if cid in self.restored:
@@ -310,24 +357,28 @@ class Runtime:
 
     async def _end(self, cid: str) -> None:
         """Forget an ended conversation: timers, subscriptions, streams, store copy."""
-        conv = self.conversations.pop(cid, None)
-        self.restored.discard(cid)
-        for handles in self._timers.pop(cid, {}).values():
-            for h in handles:
-                h.cancel()
-        for subs in self._topics.values():
-            for key in [k for k in subs if k[0] == cid]:
-                del subs[key]
-        for s in self.streams.pop(cid, []):
-            self._offer(s, None)
-        self._release_flows(cid, None)
-        self.persisted.discard(cid)
+        await self._forget_conversation(cid)
         try:
             await self.store.delete(cid)
         except Exception:
             store_log.exception("store delete failed for %s", cid)
-        if conv is not None:
-            log.debug("conversation %s ended", cid)
+
+    async def _forget_conversation(self, cid: str) -> None:
+        """Drop everything this process holds for a conversation (the store keeps its copy)."""
+        self.conversations.pop(cid, None)
+        self.restored.discard(cid)
+        self.persisted.discard(cid)
+        for handles in self._timers.pop(cid, {}).values():
+            for h in handles:
+                h.cancel()
+        for topic, subs in list(self._topics.items()):
+            for key in [k for k in subs if k[0] == cid]:
+                del subs[key]
+            if not subs:
+                del self._topics[topic]
+        for s in self.streams.pop(cid, []):
+            self._offer(s, None)
+        self._release_flows(cid, None)
 
     async def end(self, cid: str, value: Any = None) -> bool:
         """End a conversation from outside (host code, the reaper): ``stop`` hooks run."""
@@ -346,7 +397,9 @@ class Runtime:
         if not ttl:
             return []
         now = time.time() if now is None else now
-        idle = [cid for cid, conv in self.conversations.items() if now - conv.get("touched", now) > ttl]
+        # A page with an open stream is not idle, however long since its last click.
+        idle = [cid for cid, conv in self.conversations.items()
+                if now - conv.get("touched", now) > ttl and not self.streams.get(cid)]
         for cid in idle:
             await self.end(cid)
         return idle
@@ -358,6 +411,10 @@ class Runtime:
                 reaped = await self.reap()
                 if reaped:
                     log.info("reaper ended %d idle conversation(s)", len(reaped))
+                sweep = getattr(self.stash, "sweep", None)
+                if sweep is not None and time.time() - self._swept > 3600:
+                    self._swept = time.time()
+                    await sweep()  # expired session stashes
             except Exception:
                 log.exception("reaper failed")
 
@@ -390,7 +447,7 @@ class Runtime:
         if not targets:
             return
         conv = self.conversations.get(cid)
-        html = wire.partials(fragments, cid=cid, ended_html=self.ended_html(conv or {}),
+        html = wire.partials(fragments, cid=cid, ended_html=lambda: self.ended_html(conv or {}),
                              history_in_headers=False)
         message = wire.sse_message(html, event_id=f"{since}-{to}")
         for s in targets:
@@ -475,25 +532,27 @@ class Runtime:
     async def deliver(self, cid: str, event: Event) -> Outcome | None:
         """Fold an internal event (timer, io result, message, dispatch_to) and push the result."""
         try:
-            return await self.apply(cid, lambda conv, env: kernel.run(conv, event, env))
+            return await self.apply(cid, lambda conv, env: kernel.run(conv, event, env), browser=False)
         except Exception:
             log.exception("delivering %s to %s/%s failed", event.name, cid, event.iid)
             return None
 
     def publish(self, topic: str, message: Any) -> int:
-        subs = self._topics.get(topic)
-        if not subs:
-            return 0
-        targets = list(subs.items())
-        if threading.get_ident() == self._thread:
-            for (cid, iid), ev in targets:
+        """Deliver ``message`` to the subscribers of ``topic``; returns how many were targeted."""
+        def fan_out() -> None:
+            for (cid, iid), ev in list(self._topics.get(topic, {}).items()):
                 self._spawn(self.deliver(cid, Event(iid, ev, args=(message,), internal=True)))
-        elif self._loop is not None:
-            def fan_out() -> None:
-                for (cid, iid), ev in targets:
-                    self._spawn(self.deliver(cid, Event(iid, ev, args=(message,), internal=True)))
+
+        if threading.get_ident() == self._thread:
+            count = len(self._topics.get(topic, ()))
+            fan_out()
+            return count
+        # Off the loop (an io() function): only the loop thread touches the subscriptions.
+        count = len(self._topics.get(topic, ()))
+        if count and self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(fan_out)
-        return len(targets)
+            return count
+        return 0
 
     def _forget(self, cid: str, removed: list[str], conv: dict[str, Any] | None = None) -> None:
         """Timers and subscriptions of instances that left the conversation are void.
@@ -512,6 +571,8 @@ class Runtime:
                 subs.pop((cid, iid), None)
         if per_cid is not None and not per_cid:
             self._timers.pop(cid, None)
+        for topic in [t for t, subs in self._topics.items() if not subs]:
+            del self._topics[topic]
         live = conv["instances"] if conv is not None else {}
         self._release_flows(cid, [iid for iid in removed if iid not in live])
 

@@ -27,14 +27,22 @@ class Sessions:
         self.max_age = max_age
 
     def read(self, conn: HTTPConnection) -> str | None:
-        """The session id from a valid cookie, or ``None``."""
-        raw = conn.cookies.get(self.cookie)
-        if not raw:
-            return None
-        try:
-            return self._signer.unsign(raw).decode()
-        except (BadSignature, UnicodeDecodeError):
-            return None
+        """The session id from a valid cookie, or ``None``.
+
+        A browser may send several cookies of this name (another stube app in the
+        same host, under another path); the first one signed with our key wins.
+        """
+        for raw in self._values(conn.headers.get("cookie", "")):
+            try:
+                return self._signer.unsign(raw).decode()
+            except (BadSignature, UnicodeDecodeError):
+                continue
+        return None
+
+    def _values(self, header: str) -> list[str]:
+        prefix = self.cookie + "="
+        return [part.strip()[len(prefix):].strip('"') for part in header.split(";")
+                if part.strip().startswith(prefix)]
 
     def ensure(self, conn: HTTPConnection) -> tuple[str, bool]:
         """``(session id, minted)``: reuse the cookie's id, or mint a new one."""

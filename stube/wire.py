@@ -10,7 +10,9 @@ container (``innerMorph``).
 from __future__ import annotations
 
 import json
-from typing import Iterable
+import re
+from typing import Callable, Iterable
+from urllib.parse import quote
 
 from markupsafe import escape
 
@@ -35,12 +37,13 @@ def history_script(url: str, push: bool) -> str:
     return script_tag(f"history.{method}(null,'',{json.dumps(url)})")
 
 
-def partials(fragments: Iterable[Fragment], *, cid: str, ended_html: str = "",
+def partials(fragments: Iterable[Fragment], *, cid: str, ended_html: Callable[[], str] = str,
              history_in_headers: bool = True) -> str:
     """htmx HTML for a list of fragments.
 
     History fragments are left to response headers unless ``history_in_headers``
     is false (SSE has no headers), then they become small scripts.
+    ``ended_html()`` renders what a finished conversation shows (only when one ends).
     """
     out: list[str] = []
     for f in fragments:
@@ -61,7 +64,7 @@ def partials(fragments: Iterable[Fragment], *, cid: str, ended_html: str = "",
                 out.append('<hx-partial hx-target="body" hx-swap="beforeend">'
                            f'{history_script(f.html, f.mode == "push")}</hx-partial>')
         elif kind == fr.CLOSE:
-            out.append(_partial(cid, "innerHTML", ended_html))
+            out.append(_partial(cid, "innerHTML", ended_html()))
             out.append(_partial(f"{cid}-sse", "delete", ""))
     return "".join(out)
 
@@ -74,7 +77,16 @@ def history_headers(fragments: Iterable[Fragment]) -> dict[str, str]:
             last = f
     if last is None:
         return {}
-    return {"HX-Push-Url" if last.mode == "push" else "HX-Replace-Url": last.html}
+    return {"HX-Push-Url" if last.mode == "push" else "HX-Replace-Url": header_url(last.html)}
+
+
+#: What may stay literal in a URL header (RedirectResponse's set); the rest is percent-encoded.
+_URL_SAFE = ":/%#?=@[]!$&'()*+,;~"
+
+
+def header_url(url: str) -> str:
+    """A URL fit for a response header: non-ASCII text encoded, CR/LF impossible."""
+    return quote(url, safe=_URL_SAFE)
 
 
 def sse_message(data: str, *, event_id: int | None = None) -> bytes:
@@ -82,9 +94,11 @@ def sse_message(data: str, *, event_id: int | None = None) -> bytes:
     lines = []
     if event_id is not None:
         lines.append(f"id: {event_id}")
-    for line in data.splitlines() or [""]:
+    for line in _LINES.split(data):
         lines.append(f"data: {line}")
     return ("\n".join(lines) + "\n\n").encode()
 
 
 KEEPALIVE = b": keepalive\n\n"
+#: SSE ends lines at CR, LF or CRLF only (str.splitlines would also split at U+2028 and friends).
+_LINES = re.compile(r"\r\n|\r|\n")

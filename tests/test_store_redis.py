@@ -67,39 +67,57 @@ async def test_newer_versions_replace_older_ones(store: RedisStore) -> None:
     assert await store.load_all() == {conv["id"]: newer}
 
 
-async def test_another_process_newer_version_is_never_overwritten(
+async def test_another_process_changes_are_never_overwritten(
         store: RedisStore, redis_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """A compare-and-set on the version this process last saw: an older copy never wins."""
     conv = counter_conversation()
     await store.save(conv)
     other = RedisStore(redis_url)
     try:
-        theirs = clone(conv, conv["id"], version=conv["version"] + 2, last_url="/theirs")
-        await other.save(theirs)
+        [copy] = (await other.load_all()).values()
+        theirs = clone(copy, conv["id"], version=conv["version"] + 2, last_url="/theirs")
+        await other.save(theirs)  # builds on what it loaded: accepted
 
         caplog.set_level(logging.ERROR, logger="stube.store")
         ours = clone(conv, conv["id"], version=conv["version"] + 1, last_url="/ours")
         with pytest.raises(StaleWrite) as info:
-            await store.save(ours)
+            await store.save(ours)  # builds on version 1, but 3 is stored
         assert isinstance(info.value, StubeError)
         assert (info.value.cid, info.value.version, info.value.stored) == (conv["id"], ours["version"], theirs["version"])
-        # The same version from another process: also refused (both moved on from one copy).
+        # A copy that jumps past the stored version is refused too: versions are not a race to win.
         with pytest.raises(StaleWrite):
-            await store.save(clone(ours, conv["id"], version=theirs["version"]))
+            await store.save(clone(ours, conv["id"], version=theirs["version"] + 5))
         errors = store_records(caplog, logging.ERROR)
         assert len(errors) == 2 and all(conv["id"] in e for e in errors)
         assert await other.load_all() == {conv["id"]: theirs}
 
-        # The process that wrote a version may write it again: a retried write, or a step that
-        # changed only bookkeeping (painted frame, touched time) without a new version.
+        # The process that wrote a version may write it again (a retried write, the final
+        # save at shutdown with a newer touched time) and move on from it.
         await other.save(theirs)
         repainted = clone(theirs, conv["id"], painted=None, touched=theirs["touched"] + 1)
         await other.save(repainted)
         assert await store.load_all() == {conv["id"]: repainted}
-        assert len(store_records(caplog, logging.ERROR)) == 2
-        # Moving past the stored version works from either process.
-        mine = clone(conv, conv["id"], version=theirs["version"] + 1, last_url="/mine")
+        # Having read the newest copy, the first process can build on it again.
+        mine = clone(repainted, conv["id"], version=theirs["version"] + 1, last_url="/mine")
         await store.save(mine)
-        assert await other.load_all() == {conv["id"]: mine}
+        assert await store.load(conv["id"]) == mine
+        with pytest.raises(StaleWrite):  # and now the other one is behind
+            await other.save(clone(repainted, conv["id"], version=theirs["version"] + 1, last_url="/late"))
+        assert len(store_records(caplog, logging.ERROR)) == 3
+    finally:
+        await other.aclose()
+
+
+async def test_a_conversation_deleted_elsewhere_is_not_resurrected(store: RedisStore, redis_url: str) -> None:
+    conv = counter_conversation()
+    await store.save(conv)
+    other = RedisStore(redis_url)
+    try:
+        await other.load_all()
+        await other.delete(conv["id"])  # it ended in the other process
+        with pytest.raises(StaleWrite):
+            await store.save(clone(conv, conv["id"], version=conv["version"] + 1))
+        assert await store.load_all() == {}
     finally:
         await other.aclose()
 
@@ -113,10 +131,10 @@ async def test_a_restored_conversation_saved_again_unchanged_is_not_a_conflict(
         caplog.set_level(logging.ERROR, logger="stube.store")
         [restored] = (await restarted.load_all()).values()
         await restarted.save(restored)  # e.g. the final save at shutdown
-        assert store_records(caplog, logging.ERROR) == []
-        with pytest.raises(StaleWrite):  # but not the same version with other content
-            await restarted.save(clone(restored, conv["id"], last_url="/elsewhere"))
         await restarted.save(clone(restored, conv["id"], version=conv["version"] + 1))
+        assert store_records(caplog, logging.ERROR) == []
+        with pytest.raises(StaleWrite):  # the old process, still holding version 1, is refused
+            await store.save(clone(conv, conv["id"], version=conv["version"] + 1, last_url="/elsewhere"))
     finally:
         await restarted.aclose()
 
@@ -128,14 +146,19 @@ async def test_an_unreadable_stored_value_does_not_block_saves(store: RedisStore
     assert await store.load_all() == {conv["id"]: conv}
 
 
-async def test_big_versions_compare_as_numbers(store: RedisStore) -> None:
+async def test_big_versions_compare_as_numbers(store: RedisStore, redis_url: str) -> None:
     conv = counter_conversation()
     await store.save(clone(conv, conv["id"], version=9))
-    await store.save(clone(conv, conv["id"], version=10))  # "10" < "9" as strings
-    with pytest.raises(StaleWrite):
-        await store.save(clone(conv, conv["id"], version=9))
-    await store.save(clone(conv, conv["id"], version=2**52))
-    assert (await store.load_all())[conv["id"]]["version"] == 2**52
+    late = RedisStore(redis_url)
+    try:
+        await late.load_all()  # has seen 9
+        await store.save(clone(conv, conv["id"], version=10))  # "10" < "9" as strings
+        with pytest.raises(StaleWrite):
+            await late.save(clone(conv, conv["id"], version=10, last_url="/late"))
+        await store.save(clone(conv, conv["id"], version=2**52))
+        assert (await store.load_all())[conv["id"]]["version"] == 2**52
+    finally:
+        await late.aclose()
 
 
 async def test_version_must_be_an_int(store: RedisStore) -> None:
