@@ -98,22 +98,20 @@ def frames(conv: Mapping[str, Any]) -> list[str]:
 def subtree(instances: Mapping[str, dict], iid: str, include_prev: bool = True) -> list[str]:
     """``iid`` and everything it owns, pre-order: slot children, keyed children, displaced occupants."""
     out: list[str] = []
-
-    def walk(x: str, with_prev: bool) -> None:
+    todo: list[tuple[str, bool]] = [(iid, include_prev)]  # a stack, not recursion: prev chains grow long
+    while todo:
+        x, with_prev = todo.pop()
         rec = instances.get(x)
         if rec is None:
-            return
+            continue
         out.append(x)
-        for child in rec.get("children", {}).values():
-            walk(child, True)
+        nxt: list[tuple[str, bool]] = [(child, True) for child in rec.get("children", {}).values()]
         for group in rec.get("keyed", {}).values():
             iids = group["iids"]
-            for key in group["order"]:
-                walk(iids[key], True)
+            nxt.extend((iids[key], True) for key in group["order"])
         if with_prev and rec.get("prev"):
-            walk(rec["prev"], True)
-
-    walk(iid, include_prev)
+            nxt.append((rec["prev"], True))
+        todo.extend(reversed(nxt))
     return out
 
 

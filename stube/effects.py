@@ -8,6 +8,7 @@ leaves inert until a test drives them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -21,6 +22,16 @@ def _method_name(value: str | Callable[..., Any] | None, what: str) -> str | Non
     if callable(value) and isinstance(name, str):
         return name
     raise TypeError(f"{what} must be a method name or a method, got {value!r}")
+
+
+_SLOT = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def slot_name(slot: Any) -> str:
+    """Slot names end up in element ids (``<parent>--<slot>``): letters, digits, ``_`` and ``-``."""
+    if not isinstance(slot, str) or not _SLOT.fullmatch(slot):
+        raise ValueError(f"slot names are made of letters, digits, '_' and '-', got {slot!r}")
+    return slot
 
 
 class Effect:
@@ -138,9 +149,7 @@ def call_in_slot(slot: str, embed: Component | type[Component],
                  resume: str | Callable[..., Any] | None = None,
                  on_error: str | Callable[..., Any] | None = None) -> CallInSlot:
     """Temporarily replace the child in one of my slots; the old one comes back on answer."""
-    if not isinstance(slot, str) or not slot:
-        raise TypeError(f"slot must be a non-empty string, got {slot!r}")
-    return CallInSlot(slot, as_embed(embed), _method_name(resume, "resume"),
+    return CallInSlot(slot_name(slot), as_embed(embed), _method_name(resume, "resume"),
                       _method_name(on_error, "on_error"))
 
 
@@ -184,7 +193,7 @@ def set_keyed_children(slot: str, pairs: Iterable[tuple[str | int, Component]], 
             raise ValueError(f"duplicate key {key!r} in set_keyed_children({slot!r}, ...)")
         seen.add(key)
         out.append((key, as_embed(embed)))
-    return SetKeyedChildren(slot, tuple(out), bool(rerender_parent))
+    return SetKeyedChildren(slot_name(slot), tuple(out), bool(rerender_parent))
 
 
 def patch(html: str) -> Patch:

@@ -54,6 +54,7 @@ be saved; :func:`live_continuations` names those instances for the store.
 from __future__ import annotations
 
 import contextvars
+import copy
 import inspect
 import itertools
 import logging
@@ -69,7 +70,7 @@ import greenlet
 from . import effects as fx
 from .component import IID_KEY, Component, _registry, as_embed, event
 from .errors import FlowDiverged, FlowError, StateError, StubeError
-from .jsonstate import json_copy
+from .jsonstate import is_json, json_copy
 from .kernel import Env, current_txn, error_message
 from .render import has_slot
 
@@ -299,11 +300,19 @@ def _send(live: _Live, value: Any, exc: BaseException | None) -> tuple[str, Any]
     return req
 
 
+def _private(value: Any) -> Any:
+    """A copy for a non-durable log (answers need not be JSON there); the value itself if it cannot be copied."""
+    try:
+        return copy.deepcopy(value)
+    except Exception:
+        return value
+
+
 def _entry_value(entry: list[Any], durable: bool) -> tuple[Any, BaseException | None]:
     if len(entry) == 4:
         return None, AskFailed(str(entry[3]))
     value = entry[2]
-    return (json_copy(value) if durable else value), None
+    return (json_copy(value) if durable else _private(value)), None
 
 
 def _check(live: _Live, req: tuple[str, Any], entry: Any) -> None:
@@ -410,10 +419,10 @@ def remember(fn: Callable[[], Any]) -> Any:
                                f"but its log recorded that it {what}")
         live.cursor += 1
         live.consumed(entry)
-        return json_copy(entry[2]) if live.cls._flow_durable else entry[2]
+        return json_copy(entry[2]) if live.cls._flow_durable else _private(entry[2])
     value = fn()
     stored = json_copy(value, f"remember({name}) in durable flow {live.cls._stube_type}") \
-        if live.cls._flow_durable else value
+        if live.cls._flow_durable else _private(value)
     live.record([REMEMBER, name, stored])
     return value
 
@@ -598,7 +607,7 @@ def _resume(self: FlowComponent, value: Any, *, failed: bool) -> Any:
             return _fail(self, live, FlowError(
                 f"durable flow {cls._stube_type} logs every answer as JSON: {bad}"))
     else:
-        entry = [kind, what, value]
+        entry = [kind, what, _private(value)]  # flow code may mutate what it got; the log must not change
     live.record(entry)
     try:
         req = _send(live, value, exc)
@@ -662,6 +671,13 @@ def _suspend(self: FlowComponent, live: _Live, req: tuple[str, Any]) -> Any:
     if kind == DONE:
         live.cont = None
         self.asking = None
+        tx = current_txn()
+        rec = tx.get(self.iid) if tx is not None and self.iid else None
+        if rec is not None and rec["kind"] in ("eager", "keyed"):
+            # A children() or keyed flow has no caller to answer: its result stays in its state,
+            # where the parent can read it (the kernel refuses answers from such children).
+            self.result = json_copy(payload) if is_json(payload) else repr(payload)
+            return None
         return fx.Answer(payload)
     if kind == IO:
         self.asking = "io:" + _fn_name(payload.fn)

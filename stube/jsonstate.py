@@ -58,7 +58,7 @@ def copy_attributes(attrs: dict[str, Any], owner: str) -> dict[str, Any]:
         return _fast(attrs)
     except _Slow:
         pass
-    return {str(k): _labelled(v, f"{owner}.{k}") for k, v in attrs.items()}
+    return {str.__str__(k): _labelled(v, f"{owner}.{k}") for k, v in attrs.items()}
 
 
 def _labelled(value: Any, where: str) -> Any:
@@ -70,7 +70,7 @@ def _labelled(value: Any, where: str) -> Any:
         for k, v in value.items():
             if type(k) is not str:
                 if isinstance(k, str):
-                    k = str(k)
+                    k = str.__str__(k)  # the characters, not a subclass's __str__ ("Color.BLUE")
                 else:
                     raise StateError(f"{where}: dict key {k!r} is a {type(k).__name__}, not str ({HINT})")
             out[k] = _labelled(v, f"{where}[{k!r}]")
@@ -85,7 +85,7 @@ def _labelled(value: Any, where: str) -> Any:
     if isinstance(value, bool):
         return bool(value)
     if isinstance(value, str):
-        return str(value)
+        return str.__str__(value)  # the characters (a (str, Enum) member's __str__ is its name)
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):

@@ -12,7 +12,7 @@ exactly as it was and yields an error-banner fragment for that instance.
 from __future__ import annotations
 
 import logging
-import re
+from html.parser import HTMLParser
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
@@ -112,7 +112,8 @@ class Outcome:
 
     @property
     def changed(self) -> bool:
-        return self.error is None and self.conversation is not None
+        """The fold succeeded (its handler did not raise)."""
+        return self.error is None
 
     @property
     def ended(self) -> bool:
@@ -125,7 +126,6 @@ class Outcome:
 
 # -- the transaction -----------------------------------------------------------
 
-_PATCH_ID = re.compile(r"""^\s*<[A-Za-z][\w:-]*\b[^>]*?\sid\s*=\s*(?:"([^"]+)"|'([^']+)'|([^\s>]+))""", re.S)
 _SIDE_EFFECTS = (fx.Patch, fx.ExecuteScript, fx.History, fx.Io, fx.After, fx.Subscribe,
                  fx.Unsubscribe, fx.DispatchTo)
 
@@ -288,7 +288,7 @@ class Txn:
             kids = cls.children(obj) or {}
             children = {}
             for name, child in kids.items():
-                child_iid, sub = self.instantiate(as_embed(child), parent=iid, kind="eager", slot=name)
+                child_iid, sub = self.instantiate(as_embed(child), parent=iid, kind="eager", slot=fx.slot_name(name))
                 children[name] = child_iid
                 created.extend(sub)
             if children:
@@ -393,7 +393,6 @@ class Txn:
         self.stack.clear()
         self.set_top("ended", True)
         self.set_top("result", json_copy(value) if is_json(value) else repr(value))
-        self.result = value
 
     def banner(self, iid: str, error: Any, phase: str) -> None:
         message = error_message(error)
@@ -445,11 +444,18 @@ class Txn:
         chosen = set(render)
         render = [iid for iid in render if not any(a in chosen for a in self.ancestors(iid))]
         covered = set(render)
+        # Instances whose whole markup already went out with a structural fragment (a keyed
+        # insert, a slot swap): what their own start() did inside them is in that markup.
+        filled: set[str] = set()
+
+        def inside_filled(x: str) -> bool:
+            return x in filled or any(a in filled for a in self.ancestors(x))
+
         for frag, fill in self.structural:
             owner = frag.owner
             if owner in covered or any(a in covered for a in self.ancestors(owner)):
                 continue
-            if owner not in self.instances or not self.displayed(owner):
+            if owner not in self.instances or not self.displayed(owner) or inside_filled(owner):
                 continue
             if frag.kind == fr.REMOVE and frag.target in self.undo_i and self.undo_i[frag.target] is None:
                 continue  # created and removed within this step: its insert was dropped, it never showed
@@ -457,8 +463,11 @@ class Txn:
                 if fill not in self.instances:
                     continue
                 frag.html = str(render_instance(rs, fill))
+                filled.add(fill)
             out.append(frag)
         for iid in render:
+            if inside_filled(iid):
+                continue
             out.append(Fragment(fr.MORPH, target=iid, html=str(render_instance(rs, iid)), owner=iid))
         out.extend(b for b in self.banners.values() if self.displayed(b.target))
         out.extend(self.extras)
@@ -495,7 +504,22 @@ class Txn:
 # -- effect folds ----------------------------------------------------------------
 
 
+def _check_receivers(tx: Txn, origin: str, *names: str | None) -> None:
+    """A resume/on_error name must be a method of the caller: fail when calling, not at the answer."""
+    rec = tx.get(origin)
+    if rec is None:
+        raise EffectError("call() from an instance that no longer exists")
+    cls = lookup(rec["type"])
+    for name in names:
+        if name is None:
+            continue
+        fn = getattr(cls, name, None)
+        if not callable(fn) or name in HOOKS or (name.startswith("_") and not name.startswith("_stube_")):
+            raise EffectError(f"{cls.__qualname__} has no method {name!r} to receive the answer")
+
+
 def _fold_call(tx: Txn, eff: fx.Call, origin: str) -> None:
+    _check_receivers(tx, origin, eff.resume, eff.on_error)
     child, created = tx.instantiate(eff.embed, parent=origin, kind="frame",
                                     resume=eff.resume, on_error=eff.on_error)
     tx.stack.append(child)
@@ -506,6 +530,7 @@ def _fold_call_in_slot(tx: Txn, eff: fx.CallInSlot, origin: str) -> None:
     prec = tx.get(origin)
     if prec is None:
         raise EffectError("call_in_slot() from an instance that no longer exists")
+    _check_receivers(tx, origin, eff.resume, eff.on_error)
     prev = prec.get("children", {}).get(eff.slot)
     child, created = tx.instantiate(eff.embed, parent=origin, kind="slot", slot=eff.slot, prev=prev,
                                     resume=eff.resume, on_error=eff.on_error)
@@ -584,29 +609,41 @@ def _deliver(tx: Txn, child: dict, value: Any, is_error: bool) -> None:
 
 
 def _fold_replace(tx: Txn, eff: fx.Replace, origin: str) -> None:
-    target = origin
-    rec = tx.get(target)
-    while rec is not None and rec["kind"] not in ("frame", "slot"):
-        target = rec["parent"]
-        rec = tx.get(target)
+    """Seaside's ``become:``: the emitting instance is swapped for another where it stands."""
+    rec = tx.get(origin)
     if rec is None:
         raise EffectError("replace() from an instance that no longer exists")
     kind = rec["kind"]
-    # Swapping a lower frame or a displaced slot occupant would orphan what sits above it.
-    if kind == "frame" and tx.stack[-1:] != [target]:
+    parent = rec["parent"]
+    prec = tx.get(parent) if parent is not None else None
+    # Swapping a lower frame or a displaced occupant would orphan what sits above it.
+    if kind == "frame" and tx.stack[-1:] != [origin]:
         raise EffectError("only the top frame can be replaced; this frame has another frame above it")
-    if kind == "slot" and (tx.get(rec["parent"]) or {}).get("children", {}).get(rec["slot"]) != target:
+    if kind in ("slot", "eager") and (prec or {}).get("children", {}).get(rec.get("slot")) != origin:
         raise EffectError("only the current occupant of a slot can be replaced")
-    tx.remove_tree(target, include_prev=False)
-    new, created = tx.instantiate(eff.embed, parent=rec["parent"], kind=kind, slot=rec.get("slot"),
+    key = None
+    if kind == "keyed":
+        group = (prec or {}).get("keyed", {}).get(rec.get("slot"), {})
+        key = next((k for k, iid in group.get("iids", {}).items() if iid == origin), None)
+        if key is None:
+            raise EffectError("replace() from a keyed child that is no longer in its list")
+    tx.remove_tree(origin, include_prev=False)
+    new, created = tx.instantiate(eff.embed, parent=parent, kind=kind, slot=rec.get("slot"),
                                   resume=rec.get("resume"), on_error=rec.get("on_error"), prev=rec.get("prev"))
     if kind == "frame":
-        tx.stack[tx.stack.index(target)] = new
+        tx.stack[tx.stack.index(origin)] = new
     else:
-        parent = rec["parent"]
         prec = tx.get(parent)
-        tx.put(parent, {**prec, "children": {**prec.get("children", {}), rec["slot"]: new}})
-        tx.structural.append((Fragment(fr.MORPH, target=target, owner=parent), new))
+        if kind == "keyed":
+            from .keyed import spec
+
+            slot = rec["slot"]
+            group = prec["keyed"][slot]
+            group = {**group, "iids": {**group["iids"], key: new}, "embeds": {**group["embeds"], key: spec(eff.embed)}}
+            tx.put(parent, {**prec, "keyed": {**prec["keyed"], slot: group}})
+        else:
+            tx.put(parent, {**prec, "children": {**prec.get("children", {}), rec["slot"]: new}})
+        tx.structural.append((Fragment(fr.MORPH, target=origin, owner=parent), new))
     tx.start_all(created)
 
 
@@ -616,11 +653,31 @@ def _fold_keyed(tx: Txn, eff: fx.SetKeyedChildren, origin: str) -> None:
     reconcile(tx, origin, eff.slot, eff.pairs, rerender_parent=eff.rerender_parent)
 
 
+class _FirstTag(HTMLParser):
+    """The attributes of the first start tag (a real parser: quoted values may hold anything)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.attrs: dict[str, str | None] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.attrs is None:
+            self.attrs = dict(attrs)
+
+    handle_startendtag = handle_starttag
+
+
+def _patch_target(html: str) -> str | None:
+    parser = _FirstTag()
+    parser.feed(html)
+    parser.close()
+    return (parser.attrs or {}).get("id") or None
+
+
 def _fold_patch(tx: Txn, eff: fx.Patch, origin: str) -> None:
-    m = _PATCH_ID.match(eff.html)
-    if not m:
+    target = _patch_target(eff.html) if eff.html.lstrip().startswith("<") else None
+    if not target:
         raise EffectError("patch() HTML needs an id on its top element, e.g. <div id=\"toast\">...")
-    target = next(g for g in m.groups() if g)
     tx.extras.append(Fragment(fr.PATCH, target=target, html=eff.html, owner=origin))
     tx.emitted.add(origin)
 
@@ -728,14 +785,17 @@ def resolve(cls: type[Component], event: Event) -> tuple[Callable[..., Any], boo
     if not isinstance(name, str) or not name.isidentifier() or name in HOOKS or (
             name.startswith("_") and not (event.internal and name.startswith("_stube_"))):
         raise UnknownEvent(f"{cls.__qualname__} has no event {name!r}")
-    fn = getattr(cls, name, None)
-    if fn is None:
+    fn = getattr(cls, name, _MISSING)
+    if fn is _MISSING:
         if "handle" in cls._stube_hooks:
             return cls.handle, True
         raise UnknownEvent(f"{cls.__qualname__} has no event {name!r}")
     if is_event(fn) or (event.internal and callable(fn) and not isinstance(fn, type)):
         return fn, False
     raise UnknownEvent(f"{cls.__qualname__}.{name} is not an @event")
+
+
+_MISSING = object()
 
 
 # -- entry points ------------------------------------------------------------------
@@ -803,11 +863,16 @@ def run(conv: dict[str, Any], event: Event, env: Env) -> Outcome:
                 tx.project_url()
             return tx.outcome()
         except Exception as exc:
-            return failed(conv, env, event.iid, exc, "handle")
+            return failed(conv, env, event.iid, exc, "handle", tx)
 
 
-def failed(conv: dict[str, Any], env: Env, iid: str, exc: BaseException, phase: str) -> Outcome:
-    """The conversation unchanged, plus an error banner for ``iid``."""
+def failed(conv: dict[str, Any], env: Env, iid: str, exc: BaseException, phase: str,
+           abandoned: Txn | None = None) -> Outcome:
+    """The conversation unchanged, plus an error banner for ``iid``.
+
+    Instances the abandoned fold created are reported as removed, so hosts
+    release what they started (a flow's greenlet) instead of leaking it.
+    """
     log.error("stube component error cid=%s iid=%s phase=%s", conv["id"], iid, phase, exc_info=exc)
     html = banner_html(conv["id"], iid, phase, error_message(exc))
     tx = Txn(conv, env)
@@ -815,7 +880,8 @@ def failed(conv: dict[str, Any], env: Env, iid: str, exc: BaseException, phase: 
         frag = Fragment(fr.PAGE, target=conv["id"], html=html, owner=iid)
     else:
         frag = Fragment(fr.ERROR, target=iid, html=html, owner=iid)
-    return Outcome(conv, [frag], error=exc)
+    created = [i for i, old in abandoned.undo_i.items() if old is None] if abandoned is not None else []
+    return Outcome(conv, [frag], removed=created, error=exc)
 
 
 def dispatch(conv: dict[str, Any], event: Event, env: Env | None = None) -> tuple[dict[str, Any], list[Fragment]]:
@@ -835,7 +901,7 @@ def rewind(conv: dict[str, Any], env: Env) -> Outcome:
             tx.project_url()
             return tx.outcome(record=False)
         except Exception as exc:
-            return failed(conv, env, cv.top(conv) or "", exc, "back")
+            return failed(conv, env, cv.top(conv) or "", exc, "back", tx)
 
 
 def wake(conv: dict[str, Any], env: Env) -> Outcome:
@@ -849,7 +915,7 @@ def wake(conv: dict[str, Any], env: Env) -> Outcome:
             tx.wake_tree(tx.stack[-1])
             return tx.outcome(record=False)
         except Exception as exc:
-            return failed(conv, env, cv.top(conv) or "", exc, "wakeup")
+            return failed(conv, env, cv.top(conv) or "", exc, "wakeup", tx)
 
 
 def stop_all(conv: dict[str, Any], env: Env) -> Outcome:

@@ -79,6 +79,11 @@ def reconcile(tx: "Txn", parent: str, slot: str, pairs: tuple[tuple[str, Compone
             frag = Fragment(fr.INSERT, target=iids[new_order[index - 1]], mode="after", owner=parent)
         frags.append((frag, iid))
 
+    if not frags and not minted and not started and new_order == old_order:
+        # Nothing changed (a poll re-sending the same list): no record, no undo step, no fragment.
+        if rerender_parent:
+            tx.forced[parent] = None
+        return
     prec = tx.get(parent)
     groups = dict(prec.get("keyed", {}))
     if new_order:

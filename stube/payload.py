@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -54,7 +55,7 @@ def signature(fn: Callable[..., Any], skip: int = 1) -> Signature:
     try:
         hints = typing.get_type_hints(fn)
     except Exception:
-        hints = {}
+        hints = _parameter_hints(fn, sig)
     params = []
     var_kw = False
     for i, p in enumerate(sig.parameters.values()):
@@ -67,6 +68,23 @@ def signature(fn: Callable[..., Any], skip: int = 1) -> Signature:
             continue
         params.append(Param(p.name, hints.get(p.name, p.annotation), p.default is _EMPTY))
     return Signature(tuple(params), var_kw)
+
+
+def _parameter_hints(fn: Callable[..., Any], sig: inspect.Signature) -> dict[str, Any]:
+    """Resolve parameter annotations one by one (a return annotation that only exists for type
+    checkers must not turn ``amount: int`` into a string). An unresolvable one is an error."""
+    hints: dict[str, Any] = {}
+    namespace = getattr(fn, "__globals__", {})
+    for p in sig.parameters.values():
+        ann = p.annotation
+        if isinstance(ann, str):
+            try:
+                ann = eval(ann, namespace)  # noqa: S307 - the author's own annotation source
+            except Exception as exc:
+                raise TypeError(f"{getattr(fn, '__qualname__', fn)}: cannot resolve the annotation "
+                                f"of {p.name!r} ({ann!r}: {exc})") from None
+        hints[p.name] = ann
+    return hints
 
 
 def bind(fn: Callable[..., Any], payload: dict[str, Any], *, convert: bool, skip: int = 1) -> dict[str, Any]:
@@ -131,7 +149,11 @@ def convert_value(value: Any, annotation: Any, name: str = "value") -> Any:
                 try:
                     items = json.loads(raw)
                 except ValueError:
-                    raise BadPayload(f"{name}: {raw!r} is not JSON") from None
+                    if target is dict:
+                        raise BadPayload(f"{name}: {raw!r} is not JSON") from None
+                    items = [raw]  # one ticked checkbox of several: a form sends a single value
+                if target is list and not isinstance(items, list):
+                    items = [raw]
         if not isinstance(items, target):
             raise BadPayload(f"{name}: expected a JSON {target.__name__}")
         args = typing.get_args(annotation)
@@ -152,7 +174,10 @@ def convert_value(value: Any, annotation: Any, name: str = "value") -> Any:
         if target is int:
             return int(raw.strip())
         if target is float:
-            return float(raw.strip())
+            number = float(raw.strip())
+            if not math.isfinite(number):
+                raise ValueError(raw)
+            return number
     except ValueError:
         raise BadPayload(f"{name}: {raw!r} is not a valid {target.__name__}") from None
     if isinstance(target, type):

@@ -10,6 +10,7 @@ from a context variable, so they work the same in templates and in Python
 from __future__ import annotations
 
 import json
+import re
 from collections import ChainMap
 from contextvars import ContextVar
 from pathlib import Path
@@ -46,8 +47,13 @@ class SelfIsComponent(Extension):
     """Let templates say ``{{ self.n }}``: Jinja2 reserves ``self``, so rename it at lex time."""
 
     def filter_stream(self, stream: TokenStream) -> Iterable[Token]:
-        for token in stream:
-            if token.type == "name" and token.value == "self":
+        tokens = list(stream)  # compile time only: a template's tokens fit in memory
+        for i, token in enumerate(tokens):
+            # ``self`` as a name; not an attribute (``x.self``) nor a keyword argument (``f(self=1)``).
+            if (token.type == "name" and token.value == "self"
+                    and not (i and tokens[i - 1].type == "dot")
+                    and not (i + 1 < len(tokens) and tokens[i + 1].type == "assign"
+                             and i and tokens[i - 1].type in ("lparen", "comma"))):
                 yield Token(token.lineno, "name", SELF)
             else:
                 yield token
@@ -204,6 +210,9 @@ def render_source(obj: Component, source: str, context: Mapping[str, Any]) -> Ma
 # -- attribute helpers --------------------------------------------------------
 
 
+_ATTR_NAME = re.compile(r"[A-Za-z_:@][-\w:.@]*")
+
+
 def attrs(mapping: Mapping[str, Any]) -> str:
     """Render ``name="value"`` pairs: ``True`` is a bare flag, ``None``/``False`` are left out.
 
@@ -214,6 +223,8 @@ def attrs(mapping: Mapping[str, Any]) -> str:
         if value is None or value is False:
             continue
         name = name.rstrip("_").replace("_", "-") if name not in ("class_", "for_") else name[:-1]
+        if not _ATTR_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not an HTML attribute name")
         if value is True:
             parts.append(name)
         else:

@@ -47,6 +47,14 @@ def publish(topic: str, message: Any) -> int:
     return sum(r.publish(topic, message) for r in targets if r.running)
 
 
+def live_commands(out: Outcome, conv: dict[str, Any]) -> list[Command]:
+    """The runtime's commands of a fold, without stash writes and without timers or
+    subscriptions of instances that already left (``io`` and ``dispatch_to`` still run)."""
+    instances = conv["instances"]
+    return [c for c in out.commands
+            if c.kind != "stash" and (c.kind not in ("after", "subscribe") or c.iid in instances)]
+
+
 class Stream:
     """One open SSE connection: one page showing one conversation."""
 
@@ -287,7 +295,7 @@ class Runtime:
             if save and not conv.get("ended"):
                 await self._save(conv)
         self._forget(cid, out.removed, conv)
-        self._execute(cid, conv, [c for c in out.commands if c.kind != "stash"])
+        self._execute(cid, conv, live_commands(out, conv))
 
     async def _stash_writes(self, owner: str | None, writes: list[Command]) -> None:
         if owner is None or self.stash is None:
@@ -327,7 +335,7 @@ class Runtime:
         writes = [c for c in out.commands if c.kind == "stash"]
         if writes:
             await self._stash_writes(owner, writes)
-        self._execute(cid, out.conversation, [c for c in out.commands if c.kind != "stash"])
+        self._execute(cid, out.conversation, live_commands(out, out.conversation))
         return out
 
     async def page(self, cid: str) -> tuple[dict[str, Any], str] | None:

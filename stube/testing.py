@@ -119,6 +119,8 @@ class Harness:
             self._subscriptions = {k: v for k, v in self._subscriptions.items() if k[1] != iid}
             self.commands = [c for c in self.commands if c.iid != iid or c.kind == "stash"]
         for command in out.commands:
+            if command.kind in ("after", "subscribe") and command.iid not in self.conversation["instances"]:
+                continue  # from an instance that left in this very step
             if command.kind == "subscribe":
                 self._subscriptions[(command.effect.topic, command.iid)] = command.effect.event
             elif command.kind == "unsubscribe":
@@ -132,8 +134,6 @@ class Harness:
                     self.stash[w.view] = {"vsn": w.vsn, "data": dict(w.changes)}
                 else:
                     slot["data"].update(w.changes)
-            elif command.kind == "dispatch_to":
-                self.commands.append(command)
             else:
                 self.commands.append(command)
         return out.fragments

@@ -21,10 +21,10 @@ from .effects import Answer, answer
 
 __all__ = ["CANCEL", "Choose", "Confirm", "Info", "Prompt", "is_cancel"]
 
-#: What ``Prompt`` and ``Choose`` answer when the user cancels. A plain string
-#: because answers travel through conversation state, which must be JSON;
-#: compare with ``==``.
-CANCEL = "stube.ui.cancel"
+#: What ``Prompt`` and ``Choose`` answer when the user cancels. JSON, because
+#: answers travel through conversation state; a dict, so no typed text can equal
+#: it; compare with ``==`` (or use :func:`is_cancel`).
+CANCEL: dict[str, str] = {"stube": "cancel"}
 
 
 def is_cancel(value: Any) -> bool:

@@ -302,14 +302,14 @@ def test_an_eager_child_cannot_answer() -> None:
     assert kinds(frags) == ["error"] and "stube-error" in frags[0].html
 
 
-def test_a_missing_resume_method_is_an_error_and_nothing_changes() -> None:
+def test_a_missing_resume_method_is_an_error_when_calling_and_nothing_changes() -> None:
+    """Caught at the call, not at the answer: a typo must not trap the user in the dialog."""
     h = Harness(Page())
-    h.dispatch("ask_missing_resume")
     before = h.conversation
-    frags = h.dispatch("yes")
+    frags = h.dispatch("ask_missing_resume")
     assert isinstance(h.error, EffectError) and "on_nothing" in str(h.error)
     assert h.conversation is before
-    assert h.frames == [Page._stube_type, Confirm._stube_type]
+    assert h.frames == [Page._stube_type]
     assert "stube-error" in frags[0].html
 
 
@@ -358,11 +358,10 @@ def test_answer_error_without_on_error_shows_a_banner_on_the_caller() -> None:
     assert "Home" in h.html()                 # the next paint shows the caller again
 
 
-def test_answer_error_with_a_missing_on_error_method_changes_nothing() -> None:
+def test_a_missing_on_error_method_is_an_error_when_calling_and_nothing_changes() -> None:
     h = Harness(Page())
-    h.dispatch("ask_missing_on_error")
     before = h.conversation
-    h.dispatch("fail")
+    h.dispatch("ask_missing_on_error")
     assert isinstance(h.error, EffectError)
     assert h.conversation is before
 
@@ -404,11 +403,15 @@ def test_replace_of_the_root_makes_a_new_root() -> None:
     assert h.ended and h.result == "bye"
 
 
-def test_replace_from_an_eager_child_replaces_its_frame() -> None:
+def test_replace_from_an_eager_child_replaces_just_that_child() -> None:
+    """Seaside's become: the receiver is swapped where it stands; its frame stays."""
     h = Harness(Page())
+    side = h.find(Side).iid
     frags = h.dispatch("become", target=Side)
-    assert h.frames == [Confirm._stube_type]
-    assert kinds(frags) == ["page"] and "Replaced from the side" in frags[0].html
+    assert h.frames == [Page._stube_type]
+    assert h.find(Side) is None and h.find(Confirm) is not None
+    assert kinds(frags) == ["morph"] and frags[0].target == side
+    assert "Replaced from the side" in frags[0].html
 
 
 def test_only_the_top_frame_is_replaced() -> None:

@@ -20,6 +20,7 @@ from stube import (
     execute_script,
     io,
     patch,
+    set_keyed_children,
     subscribe,
     unsubscribe,
 )
@@ -195,5 +196,13 @@ def test_commands_of_removed_instances_are_dropped() -> None:
     lambda: call_in_slot("x", "Peer"),              # type: ignore[arg-type]
 ])
 def test_effect_constructors_reject_misuse_early(make: Any) -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises((TypeError, ValueError)):
         make()
+
+
+@pytest.mark.parametrize("slot", ["", "two words", "a.b", "x#y", 3])
+def test_slot_names_must_fit_in_an_element_id(slot: Any) -> None:
+    with pytest.raises(ValueError):
+        call_in_slot(slot, Peer())
+    with pytest.raises(ValueError):
+        set_keyed_children(slot, [])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from typing import Any
 
 import pytest
@@ -44,8 +46,8 @@ def answered(h: DemoHarness) -> Any:
 
 
 def test_cancel_is_a_json_string_sentinel() -> None:
-    assert CANCEL == "stube.ui.cancel"
-    assert is_cancel("stube.ui.cancel") and not is_cancel("") and not is_cancel(None)
+    assert CANCEL == {"stube": "cancel"} and json.loads(json.dumps(CANCEL)) == CANCEL
+    assert is_cancel({"stube": "cancel"}) and not is_cancel("stube.ui.cancel") and not is_cancel(None)
 
 
 def test_confirm_markup_and_answers() -> None:
