@@ -25,6 +25,8 @@ class Sessions:
         self._signer = Signer(self._key, salt="stube.session")
         self.cookie = cookie
         self.max_age = max_age
+        self._verified: dict[str, str] = {}
+        self._owners: dict[str, str] = {}
 
     def read(self, conn: HTTPConnection) -> str | None:
         """The session id from a valid cookie, or ``None``.
@@ -33,10 +35,18 @@ class Sessions:
         same host, under another path); the first one signed with our key wins.
         """
         for raw in self._values(conn.headers.get("cookie", "")):
-            try:
-                return self._signer.unsign(raw).decode()
-            except (BadSignature, UnicodeDecodeError):
-                continue
+            sid = self._verified.get(raw)
+            if sid is None:
+                try:
+                    sid = self._signer.unsign(raw).decode()
+                except (BadSignature, UnicodeDecodeError):
+                    continue
+                # Checking a signature costs two HMACs per request; a browser sends the same
+                # cookie every time, so remember the ones that passed (a bounded number).
+                if len(self._verified) >= 4096:
+                    self._verified.clear()
+                self._verified[raw] = sid
+            return sid
         return None
 
     def _values(self, header: str) -> list[str]:
@@ -53,7 +63,13 @@ class Sessions:
 
     def owner(self, sid: str) -> str:
         """What a conversation stores about the session that minted it."""
-        return hmac.new(self._key, b"owner:" + sid.encode(), hashlib.sha256).hexdigest()[:32]
+        owner = self._owners.get(sid)
+        if owner is None:
+            owner = hmac.new(self._key, b"owner:" + sid.encode(), hashlib.sha256).hexdigest()[:32]
+            if len(self._owners) >= 4096:
+                self._owners.clear()
+            self._owners[sid] = owner
+        return owner
 
     def set_cookie(self, response: Response, sid: str, *, secure: bool, path: str = "/") -> None:
         response.set_cookie(
