@@ -79,6 +79,14 @@ def registered() -> dict[str, type["Component"]]:
     return dict(_registry)
 
 
+_generation = 0
+
+
+def generation() -> int:
+    """Grows with every class registered: lets callers cache what they derive from the registry."""
+    return _generation
+
+
 class Component:
     """Base class of every stube component.
 
@@ -117,6 +125,8 @@ class Component:
         if previous is not None and previous is not cls:
             log.debug("component type %s redefined; live instances use the new class", name)
         _registry[name] = cls
+        global _generation
+        _generation += 1
 
     @property
     def iid(self) -> str | None:

@@ -22,7 +22,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
 
 from . import conversation as cv
 from . import kernel, wire
-from .component import Component, registered
+from .component import Component, generation, registered
 from .context import ambient
 from .fragments import Fragment
 from .kernel import Command, Env, Event, Outcome
@@ -194,9 +194,8 @@ class Runtime:
     def _uses_stash(self) -> bool:
         if self.stash is None:
             return False
-        classes = registered()
-        if self._stash_classes[0] != len(classes):
-            self._stash_classes = (len(classes), any(c.stash for c in classes.values()))
+        if self._stash_classes[0] != generation():
+            self._stash_classes = (generation(), any(c.stash for c in registered().values()))
         return self._stash_classes[1]
 
     async def env_for(self, owner: str | None) -> Env:
