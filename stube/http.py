@@ -376,9 +376,7 @@ class Stube:
     def _stale(self, request: Request, cid: str) -> Response:
         html = self.templates.get("stube/stale.html").render(reload=self._reload_url(request))
         if request.headers.get("hx-request") == "true":
-            body = (f'<hx-partial hx-target="#{escape(cid)}" hx-swap="innerHTML">{html}</hx-partial>'
-                    f'<hx-partial hx-target="#{escape(cid)}-sse" hx-swap="delete"></hx-partial>')
-            return HTMLResponse(body, status_code=410, headers=dict(_NO_STORE))
+            return HTMLResponse(wire.closing(cid, html), status_code=410, headers=dict(_NO_STORE))
         urls = self._urls(request)
         return HTMLResponse(self.templates.get("stube/page.html").render(
             title="stube", head=self.head(urls), scripts=self.scripts(urls), widget=Markup(html)),
@@ -540,9 +538,8 @@ class Stube:
         conv = await rt.lookup(cid)
         if conv is None or conv.get("ended"):
             html = self.templates.get("stube/stale.html").render(reload="")
-            data = (f'<hx-partial hx-target="#{escape(cid)}" hx-swap="innerHTML">{html}</hx-partial>'
-                    f'<hx-partial hx-target="#{escape(cid)}-sse" hx-swap="delete"></hx-partial>')
-            return Response(wire.sse_message(data), media_type="text/event-stream", headers=headers)
+            return Response(wire.sse_message(wire.closing(cid, html)), media_type="text/event-stream",
+                            headers=headers)
         if not self.sessions.owns(request, conv):
             return PlainTextResponse("stube conversation belongs to a different session.", status_code=403,
                                      headers=dict(_NO_STORE))

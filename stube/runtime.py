@@ -226,14 +226,8 @@ class Runtime:
                 return None
             since = conv.get("version", 0)
             env = await self.env_for(conv.get("owner"))
-            pre: list[Fragment] = []
             try:
-                if cid in self.restored:
-                    self.restored.discard(cid)
-                    woke = kernel.wake(conv, env)
-                    await self._commit(cid, conv, woke, save=False)
-                    conv = woke.conversation
-                    pre = woke.fragments
+                conv, pre = await self._wake_if_restored(cid, conv, env)
                 token = _current.set(self)
                 try:
                     out = fold(conv, env)
@@ -280,6 +274,17 @@ class Runtime:
         self.restored.add(cid)
         self.persisted.add(cid)
         return conv
+
+    async def _wake_if_restored(self, cid: str, conv: dict[str, Any],
+                                env: Env) -> tuple[dict[str, Any], list[Fragment]]:
+        """(Lock held.) A conversation loaded from the store runs its ``wakeup`` hooks once,
+        before anything else touches it; saved with the next change."""
+        if cid not in self.restored:
+            return conv, []
+        self.restored.discard(cid)
+        woke = kernel.wake(conv, env)
+        await self._commit(cid, conv, woke, save=False)
+        return woke.conversation, woke.fragments
 
     async def _commit(self, cid: str, before: dict[str, Any], out: Outcome, *, save: bool = True,
                       touch: bool = True) -> None:
@@ -348,11 +353,7 @@ class Runtime:
         if conv is None:
             return None
         env = await self.env_for(conv.get("owner"))
-        if cid in self.restored:
-            self.restored.discard(cid)
-            woke = kernel.wake(conv, env)
-            await self._commit(cid, conv, woke, save=False)
-            conv = woke.conversation
+        conv, _ = await self._wake_if_restored(cid, conv, env)
         if conv.get("painted") != cv.top(conv):
             conv = dict(conv, painted=cv.top(conv))
             self.conversations[cid] = conv

@@ -64,9 +64,13 @@ def partials(fragments: Iterable[Fragment], *, cid: str, ended_html: Callable[[]
                 out.append('<hx-partial hx-target="body" hx-swap="beforeend">'
                            f'{history_script(f.html, f.mode == "push")}</hx-partial>')
         elif kind == fr.CLOSE:
-            out.append(_partial(cid, "innerHTML", ended_html()))
-            out.append(_partial(f"{cid}-sse", "delete", ""))
+            out.append(closing(cid, ended_html()))
     return "".join(out)
+
+
+def closing(cid: str, html: str) -> str:
+    """Show ``html`` in place of the conversation and drop its stream (it ended, or is stale)."""
+    return _partial(cid, "innerHTML", html) + _partial(f"{cid}-sse", "delete", "")
 
 
 def history_headers(fragments: Iterable[Fragment]) -> dict[str, str]:
