@@ -25,8 +25,9 @@ import subprocess
 import sys
 import time
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
@@ -35,8 +36,13 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from stube import Component, answer, call, event  # noqa: E402
-from stube import kernel  # noqa: E402
+from stube import (  # noqa: E402
+    Component,
+    answer,
+    call,
+    event,
+    kernel,  # noqa: E402
+)
 from stube.flows import ask, flow, release  # noqa: E402
 from stube.kernel import Env  # noqa: E402
 from stube.testing import Harness  # noqa: E402

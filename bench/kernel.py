@@ -28,8 +28,9 @@ import gc
 import json
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 from urllib.parse import quote, urlencode
 
 HERE = Path(__file__).resolve().parent

@@ -6,8 +6,9 @@ or a factory ``(request) -> component`` for demos that read the query string.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from . import (
     breadcrumb,

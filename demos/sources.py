@@ -8,8 +8,9 @@ Python counterpart of the reference passing a qualified symbol.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 
 @lru_cache(maxsize=64)

@@ -8,8 +8,9 @@ the implementation changes and fail when the page does.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Sequence
 from html.parser import HTMLParser
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from stube.testing import Harness
 
@@ -22,7 +23,7 @@ HIDDEN = {"style", "script", "template"}
 class Node:
     """An element: ``tag``, ``attrs`` and ``children`` (nodes or text strings)."""
 
-    def __init__(self, tag: str, attrs: dict[str, str | None], parent: "Node | None") -> None:
+    def __init__(self, tag: str, attrs: dict[str, str | None], parent: Node | None) -> None:
         self.tag = tag
         self.attrs = attrs
         self.parent = parent
@@ -55,13 +56,13 @@ class Node:
                 if child.tag in ("p", "li", "div", "td", "th"):
                     yield " "
 
-    def iter(self) -> Iterator["Node"]:
+    def iter(self) -> Iterator[Node]:
         for child in self.children:
             if isinstance(child, Node):
                 yield child
                 yield from child.iter()
 
-    def select(self, selector: str) -> list["Node"]:
+    def select(self, selector: str) -> list[Node]:
         """Descendants matching a small CSS subset: ``tag.class[attr=value]`` steps, space-separated."""
         steps = selector.split()
         found: list[Node] = [self]
@@ -77,14 +78,14 @@ class Node:
             found = out
         return found
 
-    def one(self, selector: str) -> "Node":
+    def one(self, selector: str) -> Node:
         """Exactly one match (like Playwright's strict locators)."""
         found = self.select(selector)
         if len(found) != 1:
             raise AssertionError(f"{selector!r} matched {len(found)} elements")
         return found[0]
 
-    def button(self, label: str) -> "Node":
+    def button(self, label: str) -> Node:
         """The one button whose visible text is exactly ``label``."""
         found = [b for b in self.select("button") if b.text == label]
         if len(found) != 1:

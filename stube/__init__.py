@@ -7,6 +7,7 @@ folds into its next value.
 
 from typing import Any
 
+from . import ui
 from .component import Component, event
 from .context import app, conversation_id, principal
 from .effects import (
@@ -29,14 +30,13 @@ from .effects import (
 )
 from .errors import BadPayload, EffectError, FlowDiverged, FlowError, StateError, StubeError, UnknownEvent
 from .flows import AskFailed, ask, flow, remember
+from .http import Stube  # noqa: E402  (the module is stube.http; stube.app() stays the reader)
 from .kernel import Event, dispatch
 from .render import Templates
 from .runtime import publish
 from .stash import FileStashStore, InMemoryStashStore, SessionStash, Stash, StashConflict, StashStore
 from .store import ConversationStore, FileStore, InMemoryStore, StaleWrite
 from .ui import CANCEL
-from . import ui
-from .http import Stube  # noqa: E402  (the module is stube.http; stube.app() stays the reader)
 
 __version__ = "0.1.0"
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, Callable, ClassVar, TypeVar
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
 
 from .jsonstate import copy_attributes, json_copy
 
@@ -24,7 +25,7 @@ HOOKS = frozenset({"start", "stop", "wakeup", "children", "url", "render", "hand
 #: The key under which a live object carries its instance id (never part of state).
 IID_KEY = "_stube_iid"
 
-_registry: dict[str, type["Component"]] = {}
+_registry: dict[str, type[Component]] = {}
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -60,7 +61,7 @@ def css_class(name: str) -> str:
     return "stube-c-" + re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")
 
 
-def lookup(name: str) -> type["Component"]:
+def lookup(name: str) -> type[Component]:
     """Resolve a stored type name back to its class.
 
     Raises ``LookupError`` naming the type when its module was never imported.
@@ -74,7 +75,7 @@ def lookup(name: str) -> type["Component"]:
         ) from None
 
 
-def registered() -> dict[str, type["Component"]]:
+def registered() -> dict[str, type[Component]]:
     """A copy of the registry (type name -> class)."""
     return dict(_registry)
 
@@ -144,7 +145,7 @@ class Component:
     def wakeup(self) -> Any:
         """When a restored or rewound frame becomes live again: re-arm timers, resubscribe."""
 
-    def children(self) -> dict[str, "Component"]:
+    def children(self) -> dict[str, Component]:
         """Eager child slots, created with this instance: ``{"slot": Child(...)}``."""
         return {}
 

@@ -34,7 +34,8 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 FORMAT = 1
 DEFAULT_HISTORY_LIMIT = 50

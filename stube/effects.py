@@ -9,8 +9,9 @@ leaves inert until a test drives them.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from .component import Component, as_embed
 

@@ -29,9 +29,10 @@ import secrets
 import shutil
 import tempfile
 import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Sequence
+from typing import Any
 
 from markupsafe import Markup, escape
 from starlette.applications import Starlette
@@ -46,8 +47,8 @@ from . import conversation as cv
 from . import kernel, wire
 from .component import Component, lookup
 from .errors import BadPayload, UnknownEvent
-from .kernel import Env, Event
 from .jsonstate import json_copy
+from .kernel import Env, Event
 from .payload import Raw
 from .render import STATIC_DIR, Templates, Urls
 from .runtime import Runtime, Settings
@@ -562,7 +563,7 @@ class Stube:
                 while True:
                     try:
                         item = await asyncio.wait_for(stream.queue.get(), keepalive)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         yield wire.KEEPALIVE
                         continue
                     if item is None:

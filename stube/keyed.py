@@ -24,7 +24,7 @@ def spec(embed: Component) -> dict:
     return {"type": type(embed)._stube_type, "state": capture_json(embed)}
 
 
-def reconcile(tx: "Txn", parent: str, slot: str, pairs: tuple[tuple[str, Component], ...], *,
+def reconcile(tx: Txn, parent: str, slot: str, pairs: tuple[tuple[str, Component], ...], *,
               rerender_parent: bool = False) -> None:
     prec = tx.get(parent)
     if prec is None:

@@ -21,7 +21,6 @@ Needs the ``redis`` package (``pip install 'stube[redis]'``).
 from __future__ import annotations
 
 import asyncio
-
 import logging
 import re
 import secrets

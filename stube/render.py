@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import re
 from collections import ChainMap
+from collections.abc import Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 from urllib.parse import quote, urlencode
 
 import jinja2

@@ -16,9 +16,10 @@ import logging
 import threading
 import time
 import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any
 
 from . import conversation as cv
 from . import kernel, wire
@@ -31,8 +32,8 @@ from .store import StaleWrite
 log = logging.getLogger("stube")
 store_log = logging.getLogger("stube.store")
 
-_current: ContextVar["Runtime | None"] = ContextVar("stube_runtime", default=None)
-_runtimes: "weakref.WeakSet[Runtime]" = weakref.WeakSet()
+_current: ContextVar[Runtime | None] = ContextVar("stube_runtime", default=None)
+_runtimes: weakref.WeakSet[Runtime] = weakref.WeakSet()
 
 
 def publish(topic: str, message: Any) -> int:

@@ -51,9 +51,9 @@ import re
 import secrets
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Awaitable, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from .errors import StateError, StubeError
 from .jsonstate import json_copy
@@ -511,7 +511,7 @@ class Stash:
             raise ValueError("session id must not be empty")
         return hmac.new(self._hkey, raw, hashlib.sha256).hexdigest()
 
-    def session(self, session_id: str) -> "SessionStash":
+    def session(self, session_id: str) -> SessionStash:
         """The stash of one browser session; its actor is created on first use."""
         return SessionStash(self, self.key_for(session_id))
 
@@ -534,7 +534,7 @@ class Stash:
         self._actors.clear()
         await self.store.aclose()
 
-    async def __aenter__(self) -> "Stash":
+    async def __aenter__(self) -> Stash:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:

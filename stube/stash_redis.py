@@ -26,7 +26,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from .stash import StashConflict, _check_key, _JSON, _new_version
+from .stash import _JSON, StashConflict, _check_key, _new_version
 
 log = logging.getLogger("stube.stash")
 

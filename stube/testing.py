@@ -18,8 +18,9 @@ or :meth:`Harness.publish`.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from . import conversation as cv
 from . import kernel

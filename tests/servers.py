@@ -29,7 +29,7 @@ class Server:
         self.env = {**os.environ, "PYTHONPATH": str(ROOT), "STUBE_SECRET": "browser-tests", **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> "Server":
+    def start(self) -> Server:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", self.app, "--host", "127.0.0.1", "--port", str(self.port),
              "--log-level", "warning", "--timeout-graceful-shutdown", "2"],

@@ -18,7 +18,6 @@ from demos.wizard import Wizard
 from stube import fragments as fr
 from stube.flows import replay_flow
 
-
 # -- counter --------------------------------------------------------------------------
 
 

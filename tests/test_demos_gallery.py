@@ -3,7 +3,7 @@ and the no-JavaScript path of the stock dialogs."""
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest

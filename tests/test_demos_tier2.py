@@ -9,7 +9,6 @@ from demos.testing import DemoHarness
 from demos.tree import Tree, branches
 from stube import fragments as fr
 
-
 # -- tree --------------------------------------------------------------------------------
 
 

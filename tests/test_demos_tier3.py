@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -15,7 +15,6 @@ from demos.file_upload import FileUpload
 from demos.preserved_widget import PreservedWidget
 from demos.testing import DemoHarness
 from stube import fragments as fr
-
 
 # -- clock ------------------------------------------------------------------------------
 

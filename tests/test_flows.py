@@ -14,8 +14,7 @@ import greenlet
 import pytest
 
 import stube
-from stube import context
-from stube import Component, FlowError, answer, answer_error, call, call_in_slot, end, event, io, replace
+from stube import Component, FlowError, answer, answer_error, call, call_in_slot, context, end, event, io, replace
 from stube.flows import AskFailed, FlowComponent, ask, flow, live_continuations, remember
 from stube.testing import Harness
 

@@ -7,8 +7,20 @@ from typing import Any
 
 import pytest
 
-from stube import Component, after, answer, back, call, call_in_slot, end, event, patch, replace, set_keyed_children
-from stube import kernel
+from stube import (
+    Component,
+    after,
+    answer,
+    back,
+    call,
+    call_in_slot,
+    end,
+    event,
+    kernel,
+    patch,
+    replace,
+    set_keyed_children,
+)
 from stube.testing import Harness
 
 LOG: list[str] = []

@@ -10,9 +10,8 @@ import pytest
 from markupsafe import escape
 
 import stube
-from stube import Component, event
+from stube import Component, event, kernel
 from stube import context as ctx
-from stube import kernel
 from stube.kernel import Env
 from stube.render import Templates
 from stube.testing import Harness

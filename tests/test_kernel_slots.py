@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from stube import conversation as cv
 from stube import Component, EffectError, answer, answer_error, call, call_in_slot, event, replace
+from stube import conversation as cv
 from stube.render import has_slot, root, slot
 from stube.testing import Harness
 

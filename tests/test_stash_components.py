@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from stube import Component, call, event
-from stube import kernel
+from stube import Component, call, event, kernel
 from stube.kernel import Env, Event, StashWrite
 from stube.stash import InMemoryStashStore, Stash
 from stube.testing import Harness

@@ -15,7 +15,7 @@ import pytest
 import stube.flows
 from stube.conversation import new_cid
 from stube.store import TMP_SUFFIX, FileStore, encode
-from tests.store_support import counter_conversation, clone
+from tests.store_support import clone, counter_conversation
 
 pytestmark = pytest.mark.anyio
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -29,7 +29,7 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-async def raw(redis_url: str) -> AsyncIterator["redis.asyncio.Redis"]:
+async def raw(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
     """A plain client on a flushed database (the server is shared by the session)."""
     client = redis.asyncio.from_url(redis_url)
     await client.flushdb()

@@ -9,6 +9,7 @@ reference's, so the port is held to the same user-visible contract.
 from __future__ import annotations
 
 import re
+
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Server, open_demo

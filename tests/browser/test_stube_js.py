@@ -8,7 +8,7 @@ ordering case can be staged exactly.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

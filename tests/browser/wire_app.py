@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import stube
-from stube import Component, after, event, io, subscribe
-from stube import Stube
+from stube import Component, Stube, after, event, io, subscribe
 
 
 class Counter(Component):

@@ -1,5 +1,6 @@
 """A tiny DOM to apply stube fragments the way htmx would (by id) and compare with a fresh render."""
 from __future__ import annotations
+
 from html.parser import HTMLParser
 
 VOID = {"input", "br", "img", "hr", "meta", "link"}

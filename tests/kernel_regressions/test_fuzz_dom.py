@@ -10,9 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stube import Component, answer, back, call, call_in_slot, event, replace, set_keyed_children
-from stube.render import has_slot, keyed, on, root, slot
+from stube.render import has_slot, keyed, root, slot
 from stube.testing import Harness
-
 from tests.kernel_regressions.minidom import Dom
 
 GROUPS = os.environ.get("FUZZ_GROUPS", "1") == "1"

@@ -1,8 +1,9 @@
 """The checkbox bug end to end: one ticked box -> 400, two -> 200."""
 import re
 
-import stube
 from starlette.testclient import TestClient
+
+import stube
 from stube import Component, event
 
 HX = {"HX-Request": "true"}

@@ -1,7 +1,8 @@
 """A keyed child whose start() fills its own keyed list is sent twice: inside its
 INSERT html and again as per-grandchild INSERTs (duplicate ids in the DOM)."""
 from typing import Any
-from stube import Component, event, set_keyed_children, call_in_slot
+
+from stube import Component, call_in_slot, event, set_keyed_children
 from stube.testing import Harness
 
 

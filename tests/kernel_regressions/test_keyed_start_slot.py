@@ -6,7 +6,6 @@ from typing import Any
 
 from stube import Component, call_in_slot, event, set_keyed_children
 from stube.testing import Harness
-
 from tests.kernel_regressions.minidom import Dom
 
 

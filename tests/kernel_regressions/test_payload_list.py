@@ -1,7 +1,6 @@
 """A list[str] / list[int] parameter fed by repeated form fields (checkboxes,
 <select multiple>) works with 2+ values but is a 400 with exactly one."""
-from stube import Component, event
-from stube import kernel
+from stube import Component, event, kernel
 from stube.kernel import Event
 from stube.testing import Harness
 
