@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +63,37 @@ class ambient:
         if self.token is not None:
             _ambient.reset(self.token)
             self.token = None
+
+
+class FlowHost(Protocol):
+    """What a flow component needs from the fold running it, and nothing more.
+
+    The kernel's transaction implements it; flows read it through ``flow_host()``
+    so that ``stube.flows`` never imports the kernel.
+    """
+
+    @property
+    def cid(self) -> str: ...
+
+    @property
+    def live(self) -> dict[Any, Any]: ...
+
+    def record(self, iid: str) -> dict[str, Any] | None: ...
+
+
+#: The fold whose user code is running (bound around every handler and hook).
+_flow_host: ContextVar[FlowHost | None] = ContextVar("stube_flow_host", default=None)
+
+
+def flow_host() -> FlowHost | None:
+    """The fold running a handler or hook right now (``None`` outside one)."""
+    return _flow_host.get()
+
+
+def host_flows(host: FlowHost | None) -> Token[FlowHost | None]:
+    """Bind ``host`` for user code; reset with ``unhost_flows(token)``."""
+    return _flow_host.set(host)
+
+
+def unhost_flows(token: Token[FlowHost | None]) -> None:
+    _flow_host.reset(token)

@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+
+def error_message(error: Any) -> str:
+    """The text shown for an error value: its message, or its class name when it has none."""
+    if isinstance(error, BaseException):
+        return str(error) or type(error).__name__
+    return str(error)
+
 
 class StubeError(Exception):
     """Base class for errors stube raises on purpose."""

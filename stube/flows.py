@@ -60,18 +60,19 @@ import itertools
 import logging
 import secrets
 import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Callable, ClassVar, Iterable, Mapping, Sequence, overload
+from typing import Any, ClassVar, Protocol, overload
 
 import greenlet
 
 from . import effects as fx
 from .component import IID_KEY, Component, _registry, as_embed, event
-from .errors import FlowDiverged, FlowError, StateError, StubeError
+from .context import FlowHost, flow_host
+from .errors import FlowDiverged, FlowError, StateError, StubeError, error_message
 from .jsonstate import is_json, json_copy
-from .kernel import Env, current_txn, error_message
 from .render import has_slot
 
 log = logging.getLogger("stube")
@@ -164,11 +165,11 @@ def _failure(error: Any) -> str:
 class _FlowGreenlet(greenlet.greenlet):
     """A flow's greenlet; ``stube_live`` points back to its bookkeeping."""
 
-    stube_live: "_Live | None" = None
+    stube_live: _Live | None = None
 
 
 #: The generator flow whose code is running (``remember`` and error hints read it).
-_gen_live: ContextVar["_Live | None"] = ContextVar("stube_gen_flow", default=None)
+_gen_live: ContextVar[_Live | None] = ContextVar("stube_gen_flow", default=None)
 
 
 class _Live:
@@ -177,7 +178,7 @@ class _Live:
     __slots__ = ("cls", "cont", "thread", "at", "log", "nodes", "pending", "replay", "cursor", "diverged",
                  "inline", "request")
 
-    def __init__(self, cls: type["FlowComponent"], at: str, nodes: dict[str, tuple[str | None, list]] | None) -> None:
+    def __init__(self, cls: type[FlowComponent], at: str, nodes: dict[str, tuple[str | None, list]] | None) -> None:
         self.cls = cls
         self.cont: Any = None
         self.thread = threading.get_ident()
@@ -485,9 +486,9 @@ class FlowComponent(Component):
     def stop(self) -> None:
         # Finish the continuation now (its finally blocks run); the log stays until
         # release() confirms the removal, in case this transaction is rolled back.
-        tx = current_txn()
-        if tx is not None:
-            live = tx.env.live.get((tx.conv["id"], self.iid))
+        host = flow_host()
+        if host is not None:
+            live = host.live.get((host.cid, self.iid))
             if isinstance(live, _Live):
                 _kill(live)
 
@@ -534,17 +535,17 @@ class FlowComponent(Component):
         return _resume(self, value, failed=not ok)
 
 
-def _key(self: FlowComponent) -> tuple[Env, tuple[str, str]]:
-    tx = current_txn()
-    if tx is None:
+def _key(self: FlowComponent) -> tuple[FlowHost, tuple[str, str]]:
+    host = flow_host()
+    if host is None:
         raise FlowError("flow components run inside the kernel (dispatch, boot or a Harness)")
-    return tx.env, (tx.conv["id"], self.iid)  # type: ignore[return-value]
+    return host, (host.cid, self.iid)  # type: ignore[return-value]
 
 
 def _inline(iid: str | None) -> bool:
     """Is this instance embedded in another (so it asks in its own slot) rather than a frame?"""
-    tx = current_txn()
-    rec = tx.instances.get(iid) if tx is not None and iid else None  # type: ignore[union-attr]
+    host = flow_host()
+    rec = host.record(iid) if host is not None and iid else None
     return rec is not None and rec["kind"] != "frame"
 
 
@@ -616,7 +617,7 @@ def _resume(self: FlowComponent, value: Any, *, failed: bool) -> Any:
     return _suspend(self, live, req)
 
 
-def _rebuild(self: FlowComponent, old: _Live | None, env: Env, key: tuple[str, str]) -> _Live | None:
+def _rebuild(self: FlowComponent, old: _Live | None, env: FlowHost, key: tuple[str, str]) -> _Live | None:
     """Re-run the flow against its log up to ``self.at``; ``None`` when it could not be rebuilt."""
     cls = type(self)
     nodes = old.nodes if old is not None else None
@@ -671,8 +672,8 @@ def _suspend(self: FlowComponent, live: _Live, req: tuple[str, Any]) -> Any:
     if kind == DONE:
         live.cont = None
         self.asking = None
-        tx = current_txn()
-        rec = tx.get(self.iid) if tx is not None and self.iid else None
+        host = flow_host()
+        rec = host.record(self.iid) if host is not None and self.iid else None
         if rec is not None and rec["kind"] in ("eager", "keyed"):
             # A children() or keyed flow has no caller to answer: its result stays in its state,
             # where the parent can read it (the kernel refuses answers from such children).
@@ -691,8 +692,8 @@ def _suspend(self: FlowComponent, live: _Live, req: tuple[str, Any]) -> Any:
 
 def _fail(self: FlowComponent, live: _Live, exc: BaseException) -> None:
     """An exception in flow code: an error banner for this instance; the rest stays as it was."""
-    tx = current_txn()
-    cid = tx.conv["id"] if tx is not None else None
+    host = flow_host()
+    cid = host.cid if host is not None else None
     log.error("stube component error cid=%s iid=%s phase=flow flow=%s", cid, self.iid,
               type(self)._stube_type, exc_info=exc)
     _kill(live)
@@ -777,7 +778,13 @@ def flow(fn: Callable[..., Any] | None = None, /, *, name: str | None = None,
 # -- host hooks -----------------------------------------------------------------------
 
 
-def release(env: Env, cid: str | None, iids: Iterable[str] | None = None) -> None:
+class _HoldsLive(Protocol):
+    """The kernel's ``Env``, as far as releasing continuations goes."""
+
+    live: dict[Any, Any]
+
+
+def release(env: _HoldsLive, cid: str | None, iids: Iterable[str] | None = None) -> None:
     """Free flow continuations held in ``env.live``.
 
     ``release(env, cid, out.removed)`` after every committed fold: instances

@@ -12,19 +12,19 @@ exactly as it was and yields an error-banner fragment for that instance.
 from __future__ import annotations
 
 import logging
-from html.parser import HTMLParser
-from contextvars import ContextVar
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from html.parser import HTMLParser
+from typing import Any
 
 from markupsafe import Markup, escape
 
 from . import conversation as cv
 from . import effects as fx
 from . import fragments as fr
-from .component import Component, as_embed, build, capture_json, is_event, lookup, HOOKS
-from .context import ambient
-from .errors import EffectError, UnknownEvent
+from .component import HOOKS, Component, as_embed, build, capture_json, is_event, lookup
+from .context import ambient, flow_host, host_flows, unhost_flows
+from .errors import EffectError, UnknownEvent, error_message
 from .fragments import Fragment
 from .jsonstate import is_json, json_copy
 from .payload import bind
@@ -90,7 +90,7 @@ class Env:
         self.stash = stash
         self.live = live if live is not None else {}
 
-    def with_stash(self, stash: Mapping[str, Mapping[str, Any]] | None) -> "Env":
+    def with_stash(self, stash: Mapping[str, Mapping[str, Any]] | None) -> Env:
         env = Env(self.templates, app=self.app, history_limit=self.history_limit,
                   stash=stash, live=self.live)
         return env
@@ -143,13 +143,10 @@ def as_effects(result: Any, where: str) -> list[fx.Effect]:
     raise TypeError(f"{where} returned {result!r}; return None, an effect, or a list of effects")
 
 
-#: The transaction whose user code is running (flows reach ``Env.live`` and their record through it).
-_current_txn: ContextVar["Txn | None"] = ContextVar("stube_txn", default=None)
-
-
-def current_txn() -> "Txn | None":
+def current_txn() -> Txn | None:
     """The transaction running a handler or hook right now (``None`` outside one)."""
-    return _current_txn.get()
+    host = flow_host()
+    return host if isinstance(host, Txn) else None
 
 
 class Txn:
@@ -184,6 +181,19 @@ class Txn:
     # -- records --
 
     def get(self, iid: str) -> dict | None:
+        return self.instances.get(iid)
+
+    # -- the FlowHost protocol (context.flow_host) --
+
+    @property
+    def cid(self) -> str:
+        return self.conv["id"]  # type: ignore[no-any-return]
+
+    @property
+    def live(self) -> dict[Any, Any]:
+        return self.env.live
+
+    def record(self, iid: str) -> dict[str, Any] | None:
         return self.instances.get(iid)
 
     def put(self, iid: str, rec: dict) -> None:
@@ -228,11 +238,11 @@ class Txn:
         obj = build(cls, rec["state"], iid, copy=True)
         if prepare is not None:
             prepare(obj)
-        token = _current_txn.set(self)
+        token = host_flows(self)
         try:
             result = fn(obj, *args, **(kwargs or {}))
         finally:
-            _current_txn.reset(token)
+            unhost_flows(token)
         if keep:
             self.commit(iid, obj)
         if result is None:  # the common case: skip building the error label
@@ -749,12 +759,6 @@ _FOLD: dict[type, Callable[[Txn, Any, str], None]] = {
 
 
 # -- helpers ---------------------------------------------------------------------
-
-
-def error_message(error: Any) -> str:
-    if isinstance(error, BaseException):
-        return str(error) or type(error).__name__
-    return str(error)
 
 
 def banner_html(cid: str, iid: str, phase: str, message: str) -> str:
