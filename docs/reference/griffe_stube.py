@@ -8,6 +8,9 @@ Two jobs:
   griffe did not find, this adds an alias to wherever the object really lives
   (read from the imported object), so ``::: stube.RedisStore`` keeps resolving
   when modules move.
+* Attributes documented Sphinx-style with ``#:`` comments above them
+  (``Component.template``, ``Harness.commands``) get those comments as their
+  docstrings, which griffe does not read by itself.
 * stube's docstrings are written for ``help()`` and use a little reST
   (``:class:`~stube.Harness```, a paragraph ending in ``::``). Markdown shows
   those roles as noise; they become plain inline code here.
@@ -47,3 +50,18 @@ class StubeDocs(griffe.Extension):
     def on_object(self, *, obj: griffe.Object, loader: griffe.GriffeLoader, **kwargs: Any) -> None:
         if obj.docstring is not None:
             obj.docstring.value = _clean(obj.docstring.value)
+
+    def on_attribute(self, *, attr: griffe.Attribute, loader: griffe.GriffeLoader, **kwargs: Any) -> None:
+        if attr.docstring is not None or not attr.lineno:
+            return
+        try:
+            lines = attr.lines_collection[attr.filepath]  # type: ignore[index]
+        except (KeyError, ValueError, TypeError):
+            return
+        doc: list[str] = []
+        i = attr.lineno - 2
+        while i >= 0 and lines[i].strip().startswith("#:"):
+            doc.insert(0, lines[i].strip()[2:].strip())
+            i -= 1
+        if doc:
+            attr.docstring = griffe.Docstring(_clean("\n".join(doc)), parent=attr)
