@@ -10,6 +10,7 @@ so later blocks may use what earlier ones defined and check it with
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -33,7 +34,10 @@ def runnable_blocks(page: Path) -> list[str]:
 PAGES_WITH_EXAMPLES = sorted(p.name for p in DOCS.glob("*.md") if runnable_blocks(p))
 
 
-@pytest.mark.skipif(importlib.util.find_spec("mkdocs") is None, reason="mkdocs is not installed (pip install -e '.[docs]')")
+NO_MKDOCS = importlib.util.find_spec("mkdocs") is None
+
+
+@pytest.mark.skipif(NO_MKDOCS, reason="mkdocs is not installed (pip install -e '.[docs]')")
 def test_site_builds_strictly(tmp_path: Path) -> None:
     # --strict turns every warning into a failure: a reference to a name that no longer
     # exists, a broken link between pages, a page missing from the nav.
@@ -51,9 +55,7 @@ def test_site_builds_strictly(tmp_path: Path) -> None:
 
 
 def _env() -> dict[str, str]:
-    import os
-
-    # The worktree's stube first, whatever is installed.
+    # The checkout's stube first, whatever is installed (the reference imports it).
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     return {**os.environ, "PYTHONPATH": path}
 
