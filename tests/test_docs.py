@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -80,7 +81,8 @@ def test_runnable_blocks_are_well_formed() -> None:
 
 @pytest.mark.parametrize("page", PAGES_WITH_EXAMPLES)
 def test_examples_run(page: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)  # examples that write files write them here
+    monkeypatch.chdir(tmp_path)  # examples that write files write them here,
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # tempfile.mkdtemp() included
     namespace: dict[str, object] = {"__name__": f"docs_{Path(page).stem}"}
     for i, block in enumerate(runnable_blocks(DOCS / page), 1):
         code = compile(block, f"docs/{page} (runnable block {i})", "exec")
