@@ -11,6 +11,12 @@
 //    channels race, so a response or message whose `a` is ahead of what the
 //    page has applied waits for its predecessor instead of morphing stale HTML
 //    over newer HTML. A message that never comes stops blocking after a while.
+//
+// 3. A failed event is never silent. htmx swaps nothing for a refusal that
+//    carries no fragments (400/403/404/413/500/503) or for a network error, so
+//    stube shows a small dismissible notice next to the component that sent it.
+//    In debug mode (data-stube-debug on the conversation) the notice also shows
+//    the status and the server's text, traceback included.
 (function () {
   "use strict";
 
@@ -127,6 +133,97 @@
       ctx.stubeAdvance = null;
       go();
     }
+  });
+
+  // -- failure notices --
+
+  var MESSAGES = {
+    0: "Could not reach the server. Check your connection and try again.",
+    400: "That input was not accepted.",
+    403: "This page belongs to another browser session.",
+    404: "That action is not available on this page any more.",
+    413: "That was too large to send.",
+    429: "Too many requests. Wait a moment and try again.",
+    503: "Not saved: the server is busy or cannot save right now. Try again."
+  };
+  var RELOAD_HELPS = { 403: true, 404: true, 500: true };
+
+  function message(status) {
+    if (MESSAGES[status]) return MESSAGES[status];
+    if (status >= 500) return "Something went wrong on the server. Try again, or reload the page.";
+    return "The server refused that (" + status + ").";
+  }
+
+  function componentOf(el) {
+    return (el && el.closest && el.closest("[data-stube-component]")) || null;
+  }
+
+  function conversationOf(el) {
+    return (el && el.closest && el.closest("[data-stube-cid]")) || null;
+  }
+
+  function notify(source, status, detail) {
+    var anchor = componentOf(source) || conversationOf(source);
+    if (!anchor || !anchor.parentNode) return;
+    var conv = conversationOf(anchor), debugOn = !!(conv && conv.hasAttribute("data-stube-debug"));
+    var old = anchor.previousElementSibling;
+    if (old && old.hasAttribute("data-stube-notice")) old.remove();
+
+    var box = document.createElement("div");
+    box.className = "stube-notice";
+    box.setAttribute("role", "alert");
+    box.setAttribute("data-stube-notice", String(status));
+    var text = document.createElement("p");
+    text.className = "stube-notice-message";
+    text.textContent = message(status);
+    box.appendChild(text);
+    if (RELOAD_HELPS[status] || status >= 500) {
+      var reload = document.createElement("a");
+      reload.className = "stube-notice-reload";
+      reload.href = location.href;
+      reload.textContent = "Reload";
+      box.appendChild(reload);
+    }
+    if (debugOn && detail) {
+      var pre = document.createElement("pre");
+      pre.className = "stube-notice-detail";
+      pre.textContent = detail.slice(0, 8000);
+      box.appendChild(pre);
+    }
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "stube-notice-close";
+    close.setAttribute("aria-label", "Dismiss");
+    close.textContent = "\u00d7";
+    close.addEventListener("click", function () {
+      box.remove();
+      if (source && source.isConnected && source.focus) source.focus();
+    });
+    box.appendChild(close);
+    anchor.parentNode.insertBefore(box, anchor);
+    console.warn("stube: event failed with " + (status || "a network error") + (detail ? ": " + detail.slice(0, 200) : ""));
+  }
+
+  // A refusal with fragments (410's reload notice, a banner) shows itself; one without gets a notice.
+  document.addEventListener("htmx:response:error", function (evt) {
+    var ctx = evt.detail.ctx, status = ctx && ctx.response ? ctx.response.status : 0;
+    var body = (ctx && ctx.text) || "";
+    if (body.indexOf("<hx-partial") !== -1) return;
+    notify(ctx && ctx.sourceElement, status, status + " " + body);
+  });
+
+  document.addEventListener("htmx:error", function (evt) {
+    var ctx = evt.detail.ctx;
+    if (!ctx || !ctx.sourceElement) return;  // an hx-on script error, not a request
+    notify(ctx.sourceElement, 0, String(evt.detail.error || "network error"));
+  });
+
+  // A later successful swap of the same component clears its notice.
+  document.addEventListener("htmx:after:swap", function (evt) {
+    var ctx = evt.detail.ctx, anchor = componentOf(ctx && ctx.sourceElement);
+    if (!anchor || !(ctx.response && ctx.response.status < 400)) return;
+    var old = anchor.previousElementSibling;
+    if (old && old.hasAttribute("data-stube-notice")) old.remove();
   });
 
   function syncUrl(root) {
