@@ -226,6 +226,86 @@
     if (old && old.hasAttribute("data-stube-notice")) old.remove();
   });
 
+  // -- the inspector (debug pages only: the server marks them with data-stube-inspect) --
+  //
+  // Alt+Shift+I or the corner toggle outlines every component; clicking one while
+  // inspecting asks the server for its panel (type, id, state, slots, keyed
+  // children, frames, history) instead of delivering the click.
+
+  function inspectorBase() {
+    var conv = document.querySelector("[data-stube-inspect]");
+    return conv ? conv.getAttribute("data-stube-inspect") : null;
+  }
+
+  function inspecting() {
+    return document.documentElement.classList.contains("stube-inspecting");
+  }
+
+  function setInspecting(on) {
+    document.documentElement.classList.toggle("stube-inspecting", on);
+    var toggle = document.querySelector(".stube-inspector-toggle");
+    if (toggle) toggle.setAttribute("aria-pressed", on ? "true" : "false");
+    if (!on) closePanel();
+  }
+
+  function closePanel() {
+    var old = document.querySelector("[data-stube-inspector-panel]");
+    if (old) old.remove();
+  }
+
+  function openPanel(component) {
+    var base = inspectorBase(), conv = conversationOf(component);
+    if (!base || !conv) return;
+    var url = base + "/" + encodeURIComponent(conv.getAttribute("data-stube-cid")) + "/" + encodeURIComponent(component.id);
+    fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } }).then(function (r) {
+      return r.text().then(function (text) { return { ok: r.ok, status: r.status, text: text }; });
+    }).then(function (res) {
+      closePanel();
+      if (!res.ok) { notify(component, res.status, res.status + " " + res.text); return; }
+      var holder = document.createElement("div");
+      holder.innerHTML = res.text;
+      var panel = holder.firstElementChild;
+      if (!panel) return;
+      document.body.appendChild(panel);
+      var close = panel.querySelector(".stube-inspector-close");
+      if (close) { close.addEventListener("click", closePanel); close.focus(); }
+    }, function () { notify(component, 0, "inspector request failed"); });
+  }
+
+  function installInspector() {
+    if (!inspectorBase() || document.querySelector(".stube-inspector-toggle")) return;
+    var toggle = document.createElement("button");
+    toggle.type = "button";
+    toggle.className = "stube-inspector-toggle";
+    toggle.setAttribute("aria-pressed", "false");
+    toggle.setAttribute("title", "Inspect components (Alt+Shift+I)");
+    toggle.textContent = "Inspect";
+    toggle.addEventListener("click", function () { setInspecting(!inspecting()); });
+    document.body.appendChild(toggle);
+  }
+
+  document.addEventListener("keydown", function (evt) {
+    if (!inspectorBase()) return;
+    if (evt.altKey && evt.shiftKey && (evt.key === "I" || evt.key === "i" || evt.code === "KeyI")) {
+      evt.preventDefault();
+      setInspecting(!inspecting());
+    } else if (evt.key === "Escape" && inspecting()) {
+      setInspecting(false);
+    }
+  });
+
+  // Capture phase: while inspecting, a click on a component opens its panel and reaches nothing else.
+  document.addEventListener("click", function (evt) {
+    if (!inspecting()) return;
+    var t = evt.target;
+    if (t.closest && (t.closest("[data-stube-inspector-panel]") || t.closest(".stube-inspector-toggle"))) return;
+    var component = componentOf(t);
+    if (!component) return;
+    evt.preventDefault();
+    evt.stopPropagation();
+    openPanel(component);
+  }, true);
+
   function syncUrl(root) {
     var nodes = (root || document).querySelectorAll("[data-stube-url]");
     for (var i = 0; i < nodes.length; i++) {
@@ -237,9 +317,14 @@
     }
   }
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", function () { syncUrl(); });
-  } else {
+  function boot() {
     syncUrl();
+    installInspector();
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", boot);
+  } else {
+    boot();
   }
 })();
