@@ -11,6 +11,12 @@
 //    channels race, so a response or message whose `a` is ahead of what the
 //    page has applied waits for its predecessor instead of morphing stale HTML
 //    over newer HTML. A message that never comes stops blocking after a while.
+//
+// 3. A failed event is never silent. htmx swaps nothing for a refusal that
+//    carries no fragments (400/403/404/413/500/503) or for a network error, so
+//    stube shows a small dismissible notice next to the component that sent it.
+//    In debug mode (data-stube-debug on the conversation) the notice also shows
+//    the status and the server's text, traceback included.
 (function () {
   "use strict";
 
@@ -129,6 +135,177 @@
     }
   });
 
+  // -- failure notices --
+
+  var MESSAGES = {
+    0: "Could not reach the server. Check your connection and try again.",
+    400: "That input was not accepted.",
+    403: "This page belongs to another browser session.",
+    404: "That action is not available on this page any more.",
+    413: "That was too large to send.",
+    429: "Too many requests. Wait a moment and try again.",
+    503: "Not saved: the server is busy or cannot save right now. Try again."
+  };
+  var RELOAD_HELPS = { 403: true, 404: true, 500: true };
+
+  function message(status) {
+    if (MESSAGES[status]) return MESSAGES[status];
+    if (status >= 500) return "Something went wrong on the server. Try again, or reload the page.";
+    return "The server refused that (" + status + ").";
+  }
+
+  function componentOf(el) {
+    return (el && el.closest && el.closest("[data-stube-component]")) || null;
+  }
+
+  function conversationOf(el) {
+    return (el && el.closest && el.closest("[data-stube-cid]")) || null;
+  }
+
+  function notify(source, status, detail) {
+    var anchor = componentOf(source) || conversationOf(source);
+    if (!anchor || !anchor.parentNode) return;
+    var conv = conversationOf(anchor), debugOn = !!(conv && conv.hasAttribute("data-stube-debug"));
+    var old = anchor.previousElementSibling;
+    if (old && old.hasAttribute("data-stube-notice")) old.remove();
+
+    var box = document.createElement("div");
+    box.className = "stube-notice";
+    box.setAttribute("role", "alert");
+    box.setAttribute("data-stube-notice", String(status));
+    var text = document.createElement("p");
+    text.className = "stube-notice-message";
+    text.textContent = message(status);
+    box.appendChild(text);
+    if (RELOAD_HELPS[status] || status >= 500) {
+      var reload = document.createElement("a");
+      reload.className = "stube-notice-reload";
+      reload.href = location.href;
+      reload.textContent = "Reload";
+      box.appendChild(reload);
+    }
+    if (debugOn && detail) {
+      var pre = document.createElement("pre");
+      pre.className = "stube-notice-detail";
+      pre.textContent = detail.slice(0, 8000);
+      box.appendChild(pre);
+    }
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "stube-notice-close";
+    close.setAttribute("aria-label", "Dismiss");
+    close.textContent = "\u00d7";
+    close.addEventListener("click", function () {
+      box.remove();
+      if (source && source.isConnected && source.focus) source.focus();
+    });
+    box.appendChild(close);
+    anchor.parentNode.insertBefore(box, anchor);
+    console.warn("stube: event failed with " + (status || "a network error") + (detail ? ": " + detail.slice(0, 200) : ""));
+  }
+
+  // A refusal with fragments (410's reload notice, a banner) shows itself; one without gets a notice.
+  document.addEventListener("htmx:response:error", function (evt) {
+    var ctx = evt.detail.ctx, status = ctx && ctx.response ? ctx.response.status : 0;
+    var body = (ctx && ctx.text) || "";
+    if (body.indexOf("<hx-partial") !== -1) return;
+    notify(ctx && ctx.sourceElement, status, status + " " + body);
+  });
+
+  document.addEventListener("htmx:error", function (evt) {
+    var ctx = evt.detail.ctx;
+    if (!ctx || !ctx.sourceElement) return;  // an hx-on script error, not a request
+    notify(ctx.sourceElement, 0, String(evt.detail.error || "network error"));
+  });
+
+  // A later successful swap of the same component clears its notice.
+  document.addEventListener("htmx:after:swap", function (evt) {
+    var ctx = evt.detail.ctx, anchor = componentOf(ctx && ctx.sourceElement);
+    if (!anchor || !(ctx.response && ctx.response.status < 400)) return;
+    var old = anchor.previousElementSibling;
+    if (old && old.hasAttribute("data-stube-notice")) old.remove();
+  });
+
+  // -- the inspector (debug pages only: the server marks them with data-stube-inspect) --
+  //
+  // Alt+Shift+I or the corner toggle outlines every component; clicking one while
+  // inspecting asks the server for its panel (type, id, state, slots, keyed
+  // children, frames, history) instead of delivering the click.
+
+  function inspectorBase() {
+    var conv = document.querySelector("[data-stube-inspect]");
+    return conv ? conv.getAttribute("data-stube-inspect") : null;
+  }
+
+  function inspecting() {
+    return document.documentElement.classList.contains("stube-inspecting");
+  }
+
+  function setInspecting(on) {
+    document.documentElement.classList.toggle("stube-inspecting", on);
+    var toggle = document.querySelector(".stube-inspector-toggle");
+    if (toggle) toggle.setAttribute("aria-pressed", on ? "true" : "false");
+    if (!on) closePanel();
+  }
+
+  function closePanel() {
+    var old = document.querySelector("[data-stube-inspector-panel]");
+    if (old) old.remove();
+  }
+
+  function openPanel(component) {
+    var base = inspectorBase(), conv = conversationOf(component);
+    if (!base || !conv) return;
+    var url = base + "/" + encodeURIComponent(conv.getAttribute("data-stube-cid")) + "/" + encodeURIComponent(component.id);
+    fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } }).then(function (r) {
+      return r.text().then(function (text) { return { ok: r.ok, status: r.status, text: text }; });
+    }).then(function (res) {
+      closePanel();
+      if (!res.ok) { notify(component, res.status, res.status + " " + res.text); return; }
+      var holder = document.createElement("div");
+      holder.innerHTML = res.text;
+      var panel = holder.firstElementChild;
+      if (!panel) return;
+      document.body.appendChild(panel);
+      var close = panel.querySelector(".stube-inspector-close");
+      if (close) { close.addEventListener("click", closePanel); close.focus(); }
+    }, function () { notify(component, 0, "inspector request failed"); });
+  }
+
+  function installInspector() {
+    if (!inspectorBase() || document.querySelector(".stube-inspector-toggle")) return;
+    var toggle = document.createElement("button");
+    toggle.type = "button";
+    toggle.className = "stube-inspector-toggle";
+    toggle.setAttribute("aria-pressed", "false");
+    toggle.setAttribute("title", "Inspect components (Alt+Shift+I)");
+    toggle.textContent = "Inspect";
+    toggle.addEventListener("click", function () { setInspecting(!inspecting()); });
+    document.body.appendChild(toggle);
+  }
+
+  document.addEventListener("keydown", function (evt) {
+    if (!inspectorBase()) return;
+    if (evt.altKey && evt.shiftKey && (evt.key === "I" || evt.key === "i" || evt.code === "KeyI")) {
+      evt.preventDefault();
+      setInspecting(!inspecting());
+    } else if (evt.key === "Escape" && inspecting()) {
+      setInspecting(false);
+    }
+  });
+
+  // Capture phase: while inspecting, a click on a component opens its panel and reaches nothing else.
+  document.addEventListener("click", function (evt) {
+    if (!inspecting()) return;
+    var t = evt.target;
+    if (t.closest && (t.closest("[data-stube-inspector-panel]") || t.closest(".stube-inspector-toggle"))) return;
+    var component = componentOf(t);
+    if (!component) return;
+    evt.preventDefault();
+    evt.stopPropagation();
+    openPanel(component);
+  }, true);
+
   function syncUrl(root) {
     var nodes = (root || document).querySelectorAll("[data-stube-url]");
     for (var i = 0; i < nodes.length; i++) {
@@ -140,9 +317,14 @@
     }
   }
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", function () { syncUrl(); });
-  } else {
+  function boot() {
     syncUrl();
+    installInspector();
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", boot);
+  } else {
+    boot();
   }
 })();
