@@ -278,6 +278,9 @@ class _Fanout:
 
     def unsubscribe(self, subscription: Subscription) -> None:
         """End ``subscription`` (same as ``subscription.close()``); unknown or closed ones are ignored."""
+        if subscription._bus is not self:
+            subscription._bus.unsubscribe(subscription)
+            return
         subs = self._subs.get(subscription.channel)
         if subs is None or subscription not in subs:
             subscription._shut()

@@ -10,11 +10,12 @@ stops by itself (context manager or fixture), also when the test fails::
         httpx.get(c.url + "/pid")      # through nginx, round-robin over the 3 processes
         c.kill9(1)                     # SIGKILL process 1; nginx routes around it
         c.restart(1)                   # a fresh process on the same port
-        c.redis.restart()              # same port; empty unless persistent=True
+        c.redis.restart()              # same port; empty unless persistent_redis=True
 
 Or without pytest: ``with Cluster("app:app", n=2) as c: ...``.
 
-Each uvicorn process gets ``STUBE_REDIS_URL`` (the rig's Redis), ``STUBE_CLUSTER_NODE``
+Start clusters from the main thread: Linux ties the parent-death signal to the thread that
+started the child. Each uvicorn process gets ``STUBE_REDIS_URL`` (the rig's Redis), ``STUBE_CLUSTER_NODE``
 (its index) and the given ``env``. Child processes get SIGKILL if the test process
 dies (Linux's parent-death signal), so a killed pytest leaves nothing behind.
 """
@@ -44,10 +45,16 @@ START_TIMEOUT = 20.0
 STOP_TIMEOUT = 5.0
 
 
+try:  # looked up here, not in the forked child, where loading a library could deadlock
+    _prctl: Any = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux: children are still stopped by stop() and the fixtures
+    _prctl = None
+
+
 def _die_with_parent() -> None:
-    """``preexec_fn``: the child gets SIGKILL when the process that started it exits."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    """``preexec_fn``: the child gets SIGKILL when the thread that started it exits (Linux)."""
+    if _prctl is not None:
+        _prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _end(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM) -> None:
@@ -321,6 +328,10 @@ class Cluster:
         """Stop everything (nginx first, so no request reaches a stopping process); idempotent."""
         with contextlib.suppress(Exception):
             self.nginx.stop()
+        for s in self.servers:  # SIGTERM to all first: they shut down side by side
+            if s.running:
+                with contextlib.suppress(Exception):
+                    s.proc.terminate()  # type: ignore[union-attr]
         for s in self.servers:
             with contextlib.suppress(Exception):
                 s.stop()

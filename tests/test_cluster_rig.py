@@ -4,6 +4,7 @@ unbuffered, routes around a killed process, and the RedisBus links the processes
 from __future__ import annotations
 
 import json
+import socket
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,9 @@ from typing import Any
 import httpx2
 import pytest
 
-from tests.cluster import Cluster
+from tests.cluster import Cluster, make_cluster  # noqa: F401
+
+redis = pytest.importorskip("redis")
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
@@ -92,3 +95,35 @@ def test_after_kill9_requests_go_to_the_others_and_a_restart_rejoins(cluster: Cl
         # process answers directly at once, and the others keep answering through nginx.
         assert httpx2.get(cluster.urls[1] + "/pid", timeout=10).json()["node"] == "1"
         assert all(client.get("/pid").status_code == 200 for _ in range(N))
+
+
+def test_everything_stops_when_the_test_fails(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="the test failed"):
+        with Cluster("tests.cluster_app:app", 2, env={"CLUSTER_APP_DIR": str(tmp_path)},
+                     folder=tmp_path / "c") as c:
+            assert c.redis is not None
+            procs = [c.redis.proc, c.nginx.proc, *(s.proc for s in c.servers)]
+            ports = [c.redis.port, c.nginx.port, *(s.port for s in c.servers)]
+            raise RuntimeError("the test failed")
+    assert all(p is not None and p.poll() is not None for p in procs)
+    for port in ports:
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def test_a_persistent_redis_keeps_acknowledged_writes_across_a_restart_and_a_crash(make_cluster: Any,
+                                                                                   tmp_path: Path) -> None:
+    c = make_cluster("tests.cluster_app:app", 1, persistent_redis=True, env={"CLUSTER_APP_DIR": str(tmp_path)})
+    assert httpx2.get(c.url + "/pid", timeout=10).json()["pid"] == c.pids[0]
+    client = redis.Redis.from_url(c.redis.url)
+    try:
+        client.set("acknowledged", "1")
+        c.redis.restart()
+        assert client.get("acknowledged") == b"1"
+        c.redis.kill9()  # appendfsync always: a crash keeps it too
+        c.redis.start()
+        assert client.get("acknowledged") == b"1"
+        c.redis.restart(empty=True)
+        assert client.get("acknowledged") is None
+    finally:
+        client.close()
