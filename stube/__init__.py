@@ -8,6 +8,7 @@ folds into its next value.
 from typing import Any
 
 from . import ui
+from .bus import LocalBus
 from .component import Component, event
 from .context import app, conversation_id, principal
 from .effects import (
@@ -47,6 +48,10 @@ def __getattr__(name: str) -> Any:
         from .redis_store import RedisStore
 
         return RedisStore
+    if name == "RedisBus":
+        from .bus import RedisBus
+
+        return RedisBus
     if name == "RedisStashStore":
         from .stash_redis import RedisStashStore
 
@@ -68,6 +73,8 @@ __all__ = [
     "FlowError",
     "InMemoryStashStore",
     "InMemoryStore",
+    "LocalBus",
+    "RedisBus",
     "RedisStashStore",
     "RedisStore",
     "SessionStash",
