@@ -162,6 +162,7 @@ def test_timers_fire_and_are_cancelled_when_the_conversation_ends():
     async def scenario(c):  # type: ignore[no-untyped-def]
         page = (await c.get("/clock")).text
         cid = cid_of(page)
+        await app.runtime.open_stream(cid, "p", 0)  # a page view's timers start with its first stream
         await wait_for(lambda: state(app, cid)["ticks"] >= 3)
         assert app.runtime.pending_timers(cid) == 1
         await c.post(event_url(page, "stop_it"), headers=HX)
@@ -219,6 +220,9 @@ def test_publish_reaches_every_subscriber_until_it_unsubscribes():
     async def scenario(c):  # type: ignore[no-untyped-def]
         one = (await c.get("/listen")).text
         two = (await c.get("/listen")).text
+        assert stube.publish("news", "unheard") == 0  # page views nobody uses subscribe to nothing
+        for page in (one, two):
+            await app.runtime.open_stream(cid_of(page), "p", 0)
         assert stube.publish("news", "first") == 2
         await wait_for(lambda: state(app, cid_of(one))["heard"] == ["first"]
                        and state(app, cid_of(two))["heard"] == ["first"])
