@@ -18,7 +18,8 @@ LOG: list[Any] = []
 
 class Clock(Component):
     name = "rt/clock"
-    template_string = '<div {{ root() }}><span class="t">{{ self.ticks }}</span><form><button {{ on("stop_it") }}>Stop</button></form></div>'
+    template_string = ('<div {{ root() }}><span class="t">{{ self.ticks }}</span>'
+                       '<form><button {{ on("stop_it") }}>Stop</button></form></div>')
 
     def __init__(self) -> None:
         self.ticks = 0
@@ -43,7 +44,8 @@ class Clock(Component):
 
 class Worker(Component):
     name = "rt/worker"
-    template_string = '<div {{ root() }}><span class="r">{{ self.result }}</span><form><button {{ on("go") }}>Go</button></form></div>'
+    template_string = ('<div {{ root() }}><span class="r">{{ self.result }}</span>'
+                       '<form><button {{ on("go") }}>Go</button></form></div>')
 
     def __init__(self) -> None:
         self.result = ""
@@ -60,7 +62,8 @@ class Worker(Component):
 
 class Listener(Component):
     name = "rt/listener"
-    template_string = '<div {{ root() }}>{{ self.heard|join(",") }}<form><button {{ on("mute") }}>Mute</button></form></div>'
+    template_string = ('<div {{ root() }}>{{ self.heard|join(",") }}'
+                       '<form><button {{ on("mute") }}>Mute</button></form></div>')
 
     def __init__(self) -> None:
         self.heard: list[str] = []
@@ -195,7 +198,8 @@ def test_a_removed_instance_loses_its_timers():
         await app.runtime.apply(cid, lambda conv, env: kernel.run(
             {**conv, "instances": {**conv["instances"], clock: {**conv["instances"][clock], "type": "rt/swap"}}},
             kernel.Event(clock, "swap"), env))
-        assert app.runtime.conversations[cid]["instances"][app.runtime.conversations[cid]["stack"][-1]]["type"] == "rt/worker"
+        conv = app.runtime.conversations[cid]
+        assert conv["instances"][conv["stack"][-1]]["type"] == "rt/worker"
         assert app.runtime.pending_timers(cid) == 0
 
     run(app, scenario)
