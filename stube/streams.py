@@ -80,8 +80,8 @@ class Streams:
     """The open streams of one application, by conversation, bounded per conversation and per session."""
 
     def __init__(self, *, per_conversation: int = 4, per_session: int = 16) -> None:
-        self.per_conversation = per_conversation
-        self.per_session = per_session
+        self.per_conversation = max(1, per_conversation)
+        self.per_session = max(1, per_session)
         self._by_cid: dict[str, list[Stream]] = {}
         self._by_owner: dict[str, list[Stream]] = {}
 

@@ -12,9 +12,11 @@ import gc
 import time
 import tracemalloc
 
-from stube import publish
-from stube.kernel import Event
+from stube import Component, event, publish
+from stube.kernel import Env, Event
 from stube.runtime import Runtime
+from stube.stash import InMemoryStashStore, Stash
+from stube.store import InMemoryStore
 from tests.runtime_support import TICKS, Hearer, MemoryStore, Tally, Ticker, click, mint, run, runtime, state, top
 
 
@@ -204,5 +206,40 @@ def test_a_conversation_whose_only_activity_is_a_silent_stream_is_reaped_by_ttl(
         while not silent.queue.empty():
             messages.append(silent.queue.get_nowait())
         assert messages[-1] is None  # the stream was closed
+
+    run(rt, scenario)
+
+
+class Sorted(Component):
+    name = "rtt/sorted"
+    stash = ("sort",)
+    template_string = '<div {{ root() }}>{{ self.sort }}</div>'
+
+    def __init__(self) -> None:
+        self.sort = "name"
+
+    @event
+    def by_date(self) -> None:
+        self.sort = "date"
+
+    @event
+    def poke(self) -> None:
+        pass
+
+
+def test_the_stash_env_is_reused_until_the_session_views_change() -> None:
+    rt = Runtime(env=Env(), store=InMemoryStore(), stash=Stash(InMemoryStashStore(), secret=b"k"))
+
+    async def scenario(rt: Runtime) -> None:
+        one = await mint(rt, Sorted, owner="session-a")
+        first = await rt.views.env_for("session-a")
+        await click(rt, one, "poke")
+        assert await rt.views.env_for("session-a") is first  # nothing changed: no new Env per event
+        await click(rt, one, "by_date")
+        assert await rt.views.env_for("session-a") is not first
+        # What the session stashed is what its next page view starts from.
+        two = await mint(rt, Sorted, owner="session-a")
+        assert state(rt, two)["sort"] == "date"
+        assert state(rt, await mint(rt, Sorted, owner="session-b"))["sort"] == "name"
 
     run(rt, scenario)
