@@ -54,15 +54,17 @@ class Stream:
                 done()
 
 
-def offer(stream: Stream, message: bytes | None) -> None:
-    """Queue ``message`` (``None`` closes the stream); a full queue is dropped and closed."""
+def offer(stream: Stream, message: bytes | None) -> bool:
+    """Queue ``message`` (``None`` closes the stream); false when the queue was full: dropped and closed."""
     try:
         stream.queue.put_nowait(message)
+        return True
     except asyncio.QueueFull:
         # A stalled page: drop what it missed; it repaints when it reconnects.
         while not stream.queue.empty():
             stream.queue.get_nowait()
         stream.queue.put_nowait(None)
+        return False
 
 
 def snapshot(cid: str, conv: dict[str, Any], html: str) -> bytes:
@@ -156,5 +158,6 @@ class Streams:
         html = wire.partials(fragments, cid=cid, ended_html=ended_html, history_in_headers=False)
         message = wire.sse_message(html, event_id=f"{since}-{to}")  # type: ignore[arg-type]
         for s in targets:
-            offer(s, message)
+            if not offer(s, message):
+                self.detach(cid, s)  # closed: nothing more piles up behind its end
         return True
