@@ -42,7 +42,8 @@ Fold = Callable[[dict[str, Any], Env], Outcome]
 
 @dataclass(slots=True)
 class Settings:
-    """The runtime's limits; ``Stube(...)`` passes its keyword arguments of the same names."""
+    """The runtime's limits, from ``Stube(...)``: ``conversation_ttl`` is ``ttl``, ``sse_keepalive`` is
+    ``keepalive``, the rest have the same names (streams read theirs when the Runtime is built)."""
 
     ttl: float | None = 12 * 3600.0
     reaper_interval: float | None = None
