@@ -366,8 +366,8 @@ def _release_flows(env: Env, cid: str | None, iids: list[str] | None) -> None:
 
 def _after(woke: Outcome, out: Outcome) -> Outcome:
     """A restored conversation's wakeup and the first fold on it commit as one; the wakeup's repaint first."""
-    return Outcome(out.conversation, woke.fragments + out.fragments, woke.commands + out.commands,
-                   woke.removed + out.removed, out.error)
+    return Outcome(out.conversation, fragments=woke.fragments + out.fragments, error=out.error,
+                   commands=woke.commands + out.commands, removed=woke.removed + out.removed)
 
 
 def _fold(fold: Event | Fold, conv: dict[str, Any], env: Env) -> Outcome:
