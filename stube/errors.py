@@ -41,3 +41,15 @@ class FlowDiverged(StubeError, RuntimeError):
 
 class FlowError(StubeError, RuntimeError):
     """Misuse of flows: ``ask()`` outside a flow, resuming from another thread, and so on."""
+
+
+class NotSaved(StubeError, RuntimeError):
+    """The store could not save a conversation, so the event was not applied.
+
+    The live conversation went back to its last durable value; the HTTP layer
+    answers 503 with ``Retry-After`` ("not saved, try again"). ``cid`` names it.
+    """
+
+    def __init__(self, cid: str) -> None:
+        super().__init__(f"conversation {cid} was not saved; nothing changed, try again")
+        self.cid = cid

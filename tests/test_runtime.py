@@ -18,7 +18,8 @@ LOG: list[Any] = []
 
 class Clock(Component):
     name = "rt/clock"
-    template_string = '<div {{ root() }}><span class="t">{{ self.ticks }}</span><form><button {{ on("stop_it") }}>Stop</button></form></div>'
+    template_string = ('<div {{ root() }}><span class="t">{{ self.ticks }}</span>'
+                       '<form><button {{ on("stop_it") }}>Stop</button></form></div>')
 
     def __init__(self) -> None:
         self.ticks = 0
@@ -43,7 +44,8 @@ class Clock(Component):
 
 class Worker(Component):
     name = "rt/worker"
-    template_string = '<div {{ root() }}><span class="r">{{ self.result }}</span><form><button {{ on("go") }}>Go</button></form></div>'
+    template_string = ('<div {{ root() }}><span class="r">{{ self.result }}</span>'
+                       '<form><button {{ on("go") }}>Go</button></form></div>')
 
     def __init__(self) -> None:
         self.result = ""
@@ -60,7 +62,8 @@ class Worker(Component):
 
 class Listener(Component):
     name = "rt/listener"
-    template_string = '<div {{ root() }}>{{ self.heard|join(",") }}<form><button {{ on("mute") }}>Mute</button></form></div>'
+    template_string = ('<div {{ root() }}>{{ self.heard|join(",") }}'
+                       '<form><button {{ on("mute") }}>Mute</button></form></div>')
 
     def __init__(self) -> None:
         self.heard: list[str] = []
@@ -162,6 +165,7 @@ def test_timers_fire_and_are_cancelled_when_the_conversation_ends():
     async def scenario(c):  # type: ignore[no-untyped-def]
         page = (await c.get("/clock")).text
         cid = cid_of(page)
+        await app.runtime.open_stream(cid, "p", 0)  # a page view's timers start with its first stream
         await wait_for(lambda: state(app, cid)["ticks"] >= 3)
         assert app.runtime.pending_timers(cid) == 1
         await c.post(event_url(page, "stop_it"), headers=HX)
@@ -194,7 +198,8 @@ def test_a_removed_instance_loses_its_timers():
         await app.runtime.apply(cid, lambda conv, env: kernel.run(
             {**conv, "instances": {**conv["instances"], clock: {**conv["instances"][clock], "type": "rt/swap"}}},
             kernel.Event(clock, "swap"), env))
-        assert app.runtime.conversations[cid]["instances"][app.runtime.conversations[cid]["stack"][-1]]["type"] == "rt/worker"
+        conv = app.runtime.conversations[cid]
+        assert conv["instances"][conv["stack"][-1]]["type"] == "rt/worker"
         assert app.runtime.pending_timers(cid) == 0
 
     run(app, scenario)
@@ -219,6 +224,9 @@ def test_publish_reaches_every_subscriber_until_it_unsubscribes():
     async def scenario(c):  # type: ignore[no-untyped-def]
         one = (await c.get("/listen")).text
         two = (await c.get("/listen")).text
+        assert stube.publish("news", "unheard") == 0  # page views nobody uses subscribe to nothing
+        for page in (one, two):
+            await app.runtime.open_stream(cid_of(page), "p", 0)
         assert stube.publish("news", "first") == 2
         await wait_for(lambda: state(app, cid_of(one))["heard"] == ["first"]
                        and state(app, cid_of(two))["heard"] == ["first"])

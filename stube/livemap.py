@@ -1,0 +1,162 @@
+"""The conversations one process holds, and in which order they may be let go.
+
+Every GET mints a conversation, so a crawler or a flood of page views must not
+pin memory: a conversation that has had neither an event nor an SSE stream is
+*unused*, expires sooner (``unused_ttl``) and is the first to go when the map is
+full (oldest first); after them the least recently used go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Container
+from typing import Any
+
+log = logging.getLogger("stube")
+
+
+class _Lock:
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
+
+
+class Locks:
+    """One lock per conversation, existing only while someone holds or waits for it.
+
+    Events on one conversation are strictly ordered; different conversations run
+    concurrently. ``cid in locks`` tells whether one is busy.
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[str, _Lock] = {}
+
+    def __contains__(self, cid: object) -> bool:
+        return cid in self._locks
+
+    @contextlib.asynccontextmanager
+    async def __call__(self, cid: str) -> AsyncIterator[None]:
+        entry = self._locks.get(cid)
+        if entry is None:
+            entry = self._locks[cid] = _Lock()
+        entry.users += 1
+        try:
+            async with entry.lock:
+                yield
+        finally:
+            entry.users -= 1
+            if entry.users == 0 and self._locks.get(cid) is entry:
+                del self._locks[cid]
+
+
+class LiveMap:
+    """``cid → conversation`` with its use order; every id is either unused or in the use order."""
+
+    def __init__(self) -> None:
+        self.conversations: dict[str, dict[str, Any]] = {}
+        #: Loaded from the store, wakeup hooks not run yet.
+        self.restored: set[str] = set()
+        self._unused: dict[str, None] = {}                    # mint order
+        self._recent: OrderedDict[str, None] = OrderedDict()  # least recently used first
+
+    def __len__(self) -> int:
+        return len(self.conversations)
+
+    def get(self, cid: str) -> dict[str, Any] | None:
+        return self.conversations.get(cid)
+
+    def add_unused(self, cid: str, conv: dict[str, Any]) -> None:
+        """A page view's new conversation."""
+        self.conversations[cid] = conv
+        self._unused[cid] = None
+
+    def adopt(self, cid: str, conv: dict[str, Any]) -> None:
+        """A conversation the store had: it was used (only used ones are saved), and wakes first."""
+        self.conversations[cid] = conv
+        self.restored.add(cid)
+        self._recent[cid] = None
+
+    def use(self, cid: str) -> bool:
+        """An event or a stream on ``cid``; true when that is its first use."""
+        first = self._unused.pop(cid, 0) is None
+        self._recent[cid] = None
+        self._recent.move_to_end(cid)
+        return first
+
+    def seen(self, cid: str) -> None:
+        """A reload of a used conversation: it moves to the recent end."""
+        if cid in self._recent:
+            self._recent.move_to_end(cid)
+
+    def is_unused(self, cid: str) -> bool:
+        return cid in self._unused
+
+    def unused(self) -> int:
+        return len(self._unused)
+
+    def drop(self, cid: str) -> None:
+        self.conversations.pop(cid, None)
+        self.restored.discard(cid)
+        self._unused.pop(cid, None)
+        self._recent.pop(cid, None)
+
+    def victims(self, cap: int, busy: Container[str]) -> list[str]:
+        """Who goes so that one more fits under ``cap``: unused oldest first, then least recent."""
+        excess = len(self.conversations) + 1 - max(1, cap)
+        out: list[str] = []
+        for order in (self._unused, self._recent):
+            if excess <= len(out):
+                break
+            out.extend(itertools.islice((c for c in order if c not in busy), excess - len(out)))
+        return out
+
+    def idle(self, now: float, ttl: float | None, unused_ttl: float | None) -> list[str]:
+        """Conversations untouched longer than their limit (the smaller one for unused ones)."""
+        found = []
+        for cid, conv in self.conversations.items():
+            limits = [t for t in (ttl, unused_ttl if cid in self._unused else None) if t]
+            if limits and now - conv.get("touched", now) > min(limits):
+                found.append(cid)
+        return found
+
+
+class Reaper:
+    """The background task that ends idle conversations and sweeps expired session stashes."""
+
+    def __init__(self, reap: Callable[[], Awaitable[list[str]]], stash: Any) -> None:
+        self._reap = reap
+        self._stash = stash
+        self._task: asyncio.Task[None] | None = None
+        self._swept = 0.0
+
+    def start(self, ttls: tuple[float | None, ...], interval: float | None) -> None:
+        """Run every ``interval`` seconds (default: a quarter of the shortest TTL, at most a minute)."""
+        limits = [t for t in ttls if t]
+        if limits:
+            every = interval or max(0.05, min(60.0, min(limits) / 4))
+            self._task = asyncio.create_task(self._forever(every))
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _forever(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                reaped = await self._reap()
+                if reaped:
+                    log.info("reaper ended %d idle conversation(s)", len(reaped))
+                sweep = getattr(self._stash, "sweep", None)
+                if sweep is not None and time.time() - self._swept > 3600:
+                    self._swept = time.time()
+                    await sweep()  # expired session stashes
+            except Exception:
+                log.exception("reaper failed")

@@ -1,0 +1,244 @@
+"""The runtime's commands: timers, ``io`` jobs, subscriptions and ``dispatch_to``.
+
+A fold returns commands instead of doing asynchronous work itself; the
+scheduler carries them out and turns each result back into an internal event,
+handed to ``deliver`` (the runtime's, which folds it under the conversation's
+lock). Commands armed while a page view was rendered are *held* until the
+conversation is first used (an event or an SSE stream): a crawler's page view
+must not keep timers folding and rendering with nobody watching.
+
+Everything here runs on the event-loop thread except :func:`publish` and
+:meth:`Scheduler.publish`, which ``io`` functions may call from other threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import weakref
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextvars import ContextVar
+from typing import Any
+
+from .context import ambient
+from .kernel import Command, Event, Outcome
+
+log = logging.getLogger("stube")
+
+Deliver = Callable[[str, Event], Awaitable[Any]]
+
+#: The scheduler of the dispatch in progress (``publish`` inside a handler targets its own app).
+_active: ContextVar[Scheduler | None] = ContextVar("stube_scheduler", default=None)
+#: Every running scheduler of this process (``publish`` from host code reaches all of them).
+_running: weakref.WeakSet[Scheduler] = weakref.WeakSet()
+
+
+def publish(topic: str, message: Any) -> int:
+    """Deliver ``message`` to every subscriber of ``topic``; returns how many were targeted.
+
+    Safe to call from handlers, from ``io`` functions (other threads) and from
+    host code. Inside a dispatch it targets that application; elsewhere every
+    running stube application of this process.
+    """
+    own = _active.get()
+    targets = [own] if own is not None else list(_running)
+    return sum(s.publish(topic, message) for s in targets if s.running)
+
+
+def live_commands(out: Outcome, conv: dict[str, Any]) -> list[Command]:
+    """The runtime's commands of a fold, without stash writes and without timers or
+    subscriptions of instances that already left (``io`` and ``dispatch_to`` still run)."""
+    instances = conv["instances"]
+    return [c for c in out.commands
+            if c.kind != "stash" and (c.kind not in ("after", "subscribe") or c.iid in instances)]
+
+
+class Scheduler:
+    """Timers, ``io`` tasks and topic subscriptions of one application's conversations."""
+
+    def __init__(self, app: Any, deliver: Deliver) -> None:
+        self.app = app
+        self._deliver = deliver
+        self._timers: dict[str, dict[str, set[asyncio.TimerHandle]]] = {}
+        self.topics: dict[str, dict[tuple[str, str], str]] = {}
+        self._held: dict[str, list[Command]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: int | None = None
+        self.running = False
+        self.stopping = False
+
+    # -- lifecycle --
+
+    def start(self) -> None:
+        """Bind to the running loop (off-loop ``publish`` hops onto it)."""
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.get_ident()
+        self.running = True
+        _running.add(self)
+
+    def stop_timers(self) -> None:
+        """Shutdown, first step: no timer fires any more, none can be armed."""
+        self.stopping = True
+        for per_cid in self._timers.values():
+            for handles in per_cid.values():
+                for h in handles:
+                    h.cancel()
+        self._timers.clear()
+        self._held.clear()
+
+    def stop(self) -> None:
+        """Shutdown, last step: cancel background tasks, drop every subscription."""
+        for task in list(self._tasks):
+            task.cancel()
+        self.topics.clear()
+        self.running = False
+        _running.discard(self)
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[None]:
+        """Make this the scheduler ``stube.publish`` targets while a fold runs."""
+        token = _active.set(self)
+        try:
+            yield
+        finally:
+            _active.reset(token)
+
+    # -- commands --
+
+    def execute(self, cid: str, conv: dict[str, Any], commands: Iterable[Command], *, hold: bool = False) -> None:
+        """Carry out a committed fold's commands (see :func:`live_commands`), or :meth:`hold` them."""
+        if hold:
+            self.hold(cid, list(commands))
+            return
+        for c in commands:
+            eff = c.effect
+            if c.kind == "after":
+                self._schedule(cid, c.iid, eff.seconds, Event(c.iid, eff.event, dict(eff.payload), internal=True))
+            elif c.kind == "io":
+                self.spawn(self._run_io(cid, c.iid, eff, conv.get("principal")))
+            elif c.kind == "subscribe":
+                self.topics.setdefault(eff.topic, {})[(cid, c.iid)] = eff.event
+            elif c.kind == "unsubscribe":
+                for topic in [t for t in self.topics if eff.topic is None or t == eff.topic]:
+                    self._unsubscribe(topic, cid, c.iid)
+            elif c.kind == "dispatch_to":
+                self.spawn(self._deliver(cid, Event(eff.iid, eff.event, dict(eff.payload), internal=True)))
+
+    def hold(self, cid: str, commands: list[Command]) -> None:
+        """Keep a page view's commands until :meth:`release` (its first event or stream)."""
+        if commands:
+            self._held.setdefault(cid, []).extend(commands)
+
+    def release(self, cid: str, conv: dict[str, Any]) -> None:
+        """Start what :meth:`hold` kept for ``cid``, minus what targets instances that left."""
+        held = self._held.pop(cid, None)
+        if held:
+            self.execute(cid, conv, live_commands(Outcome(conv, commands=held), conv))
+
+    def forget(self, cid: str, iids: Iterable[str] | None = None) -> None:
+        """Void the timers, subscriptions and held commands of ``iids`` (``None``: the whole conversation).
+
+        An id can leave and come back in one fold (a keyed child rebuilt under its
+        key): its old timers go, but what the new instance armed in that fold is
+        executed after this call and stays.
+        """
+        gone = None if iids is None else set(iids)
+        if gone is not None and not gone:
+            return
+        per_cid = self._timers.get(cid)
+        if per_cid is not None:
+            for iid in list(per_cid) if gone is None else gone & per_cid.keys():
+                for h in per_cid.pop(iid):
+                    h.cancel()
+            if not per_cid:
+                del self._timers[cid]
+        held = self._held.get(cid)
+        if held is not None:
+            kept = [] if gone is None else [c for c in held if c.iid not in gone]
+            if kept:
+                self._held[cid] = kept
+            else:
+                del self._held[cid]
+        for topic, subs in list(self.topics.items()):
+            for key in [k for k in subs if k[0] == cid and (gone is None or k[1] in gone)]:
+                del subs[key]
+            if not subs:
+                del self.topics[topic]
+
+    def _unsubscribe(self, topic: str, cid: str, iid: str) -> None:
+        subs = self.topics.get(topic)
+        if subs is not None:
+            subs.pop((cid, iid), None)
+            if not subs:
+                del self.topics[topic]
+
+    def _schedule(self, cid: str, iid: str, seconds: float, event: Event) -> None:
+        if self.stopping:
+            return
+        handles = self._timers.setdefault(cid, {}).setdefault(iid, set())
+
+        def fire() -> None:
+            handles.discard(handle)
+            per_cid = self._timers.get(cid)
+            if not handles and per_cid is not None and per_cid.get(iid) is handles:
+                del per_cid[iid]
+                if not per_cid:
+                    del self._timers[cid]
+            self.spawn(self._deliver(cid, event))
+
+        handle = asyncio.get_running_loop().call_later(seconds, fire)
+        handles.add(handle)
+
+    async def _run_io(self, cid: str, iid: str, eff: Any, principal: Any) -> None:
+        try:
+            with self.active(), ambient(self.app, principal, cid):
+                result = await asyncio.to_thread(eff.fn)
+        except Exception:
+            log.exception("io() function failed in conversation %s", cid)
+            return
+        if eff.then:
+            await self._deliver(cid, Event(iid, eff.then, args=(result,), internal=True))
+
+    def spawn(self, coro: Awaitable[Any]) -> None:
+        """Run ``coro`` in the background; it is cancelled at shutdown, its failure logged."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("stube background task failed", exc_info=task.exception())
+
+    # -- pub/sub --
+
+    def publish(self, topic: str, message: Any) -> int:
+        """Deliver ``message`` to the subscribers of ``topic``; returns how many were targeted."""
+        def fan_out() -> None:
+            for (cid, iid), name in list(self.topics.get(topic, {}).items()):
+                self.spawn(self._deliver(cid, Event(iid, name, args=(message,), internal=True)))
+
+        count = len(self.topics.get(topic, ()))
+        if threading.get_ident() == self._thread:
+            fan_out()
+            return count
+        # Off the loop (an io() function): only the loop thread touches the subscriptions.
+        if count and self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(fan_out)
+            return count
+        return 0
+
+    # -- introspection (tests, benchmarks, hosts) --
+
+    def subscribers(self, topic: str) -> int:
+        return len(self.topics.get(topic, ()))
+
+    def pending_timers(self, cid: str) -> int:
+        return sum(len(h) for h in self._timers.get(cid, {}).values())
+
+    def held(self, cid: str) -> int:
+        """How many commands wait for ``cid``'s first use."""
+        return len(self._held.get(cid, ()))
