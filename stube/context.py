@@ -36,7 +36,7 @@ class Ambient:
     cid: str | None = None
 
 
-_ambient: ContextVar[Ambient] = ContextVar("stube_ambient", default=Ambient())
+_ambient: ContextVar[Ambient] = ContextVar("stube_ambient", default=Ambient())  # noqa: B039 (frozen)
 
 
 def app() -> Any:

@@ -102,7 +102,7 @@ def frames(conv: Mapping[str, Any]) -> list[str]:
     return [inst[i]["type"] for i in conv["stack"]]
 
 
-def subtree(instances: Mapping[str, dict], iid: str, include_prev: bool = True) -> list[str]:
+def subtree(instances: Mapping[str, dict[str, Any]], iid: str, include_prev: bool = True) -> list[str]:
     """``iid`` and everything it owns, pre-order: slot children, keyed children, displaced occupants."""
     out: list[str] = []
     todo: list[tuple[str, bool]] = [(iid, include_prev)]  # a stack, not recursion: prev chains grow long
@@ -157,7 +157,7 @@ def displayed(conv: Mapping[str, Any], iid: str) -> bool:
             return False
         kind = rec["kind"]
         if kind == "frame":
-            return x == top
+            return bool(x == top)
         parent = rec["parent"]
         prec = instances.get(parent)
         if prec is None:
@@ -242,7 +242,7 @@ def keyed_group(rec: Mapping[str, Any] | None, slot: str | None) -> Mapping[str,
     """The keyed group in ``slot`` (``order``, ``iids``, ``embeds``); empty when there is none."""
     if rec is None or slot is None:
         return EMPTY_GROUP
-    return rec.get("keyed", {}).get(slot) or EMPTY_GROUP  # type: ignore[no-any-return]
+    return rec.get("keyed", {}).get(slot) or EMPTY_GROUP
 
 
 def with_keyed(rec: Mapping[str, Any], slot: str, group: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -1,18 +1,12 @@
 """The conversation kernel: fold one event into the next conversation value.
 
 ``run(conv, event, env)`` rebuilds the target component from its state, runs
-the handler, folds the effects it returns into a new conversation value, and
-renders what changed into fragments. It is pure in the sense that matters: it
-touches no network and no clock (``touched`` belongs to the runtime), and
-keeps no state between calls (the ambient readers of ``stube.context`` are
-bound only while it runs); asynchronous effects come back as *commands* for
-the runtime (or a Harness) to execute. A handler that raises leaves the
-conversation exactly as it was and yields an error-banner fragment for that
-instance.
-
-The pieces: ``txn`` (the working copy and its paint plan), ``lifecycle``
-(user code, instances, hooks), ``keyed`` (keyed lists), ``paint`` (plan →
-fragments), and here the effect folds (``_FOLD``) and the entry points.
+the handler, folds the effects it returns (``_FOLD``) into a new conversation
+value, and renders what changed into fragments. It touches no network and no
+clock, and keeps nothing between calls; asynchronous effects come back as
+*commands* for the runtime (or a Harness). A handler that raises leaves the
+conversation exactly as it was and yields an error banner for that instance.
+The working copy is ``stube.txn``; hooks are ``lifecycle``; output is ``paint``.
 """
 
 from __future__ import annotations
@@ -23,21 +17,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from markupsafe import Markup
-
 from . import conversation as cv
 from . import effects as fx
 from . import fragments as fr
 from . import lifecycle, paint
-from .component import HOOKS, Component, as_embed, is_event, lookup
+from .component import Component, as_embed, lookup
 from .context import ambient
-from .errors import EffectError, UnknownEvent, error_message
+from .errors import EffectError, error_message
 from .fragments import Fragment
 from .keyed import reconcile
 from .lifecycle import as_effects
-from .paint import banner_html, url_of
+from .paint import banner_html, render_page, url_of
 from .payload import bind
-from .render import RenderState, Urls, render_instance
 from .txn import Command, Env, StashWrite, Txn
 
 __all__ = ["Command", "Env", "Event", "Handler", "Outcome", "StashWrite", "admit", "as_effects", "banner_html",
@@ -101,23 +92,9 @@ class Handler:
 
 # -- resolving events ------------------------------------------------------------
 
-_MISSING = object()
-
-
 def resolve(cls: type[Component], event: Event) -> tuple[Callable[..., Any], bool]:
     """The method an event reaches, and whether it is the ``handle`` catch-all."""
-    name = event.name
-    if not isinstance(name, str) or not name.isidentifier() or name in HOOKS or (
-            name.startswith("_") and not (event.internal and name.startswith("_stube_"))):
-        raise UnknownEvent(f"{cls.__qualname__} has no event {name!r}")
-    fn = getattr(cls, name, _MISSING)
-    if fn is _MISSING:
-        if "handle" in cls._stube_hooks:
-            return cls.handle, True
-        raise UnknownEvent(f"{cls.__qualname__} has no event {name!r}")
-    if is_event(fn) or (event.internal and callable(fn) and not isinstance(fn, type)):
-        return fn, False
-    raise UnknownEvent(f"{cls.__qualname__}.{name} is not an @event")
+    return lifecycle.method_for(cls, event.name, internal=event.internal)
 
 
 def admit(conv: dict[str, Any], iid: str, name: str, *, internal: bool = False) -> Handler | None:
@@ -129,11 +106,15 @@ def admit(conv: dict[str, Any], iid: str, name: str, *, internal: bool = False) 
     if conv.get("ended") or not cv.displayed(conv, iid):
         return None
     cls = lookup(conv["instances"][iid]["type"])
-    fn, catch_all = resolve(cls, Event(iid, name, internal=internal))
+    fn, catch_all = lifecycle.method_for(cls, name, internal=internal)
     return Handler(cls, fn, catch_all)
 
 
 # -- the scaffolding every entry point shares -------------------------------------
+
+
+def _unchanged(conv: dict[str, Any]) -> Outcome:
+    return Outcome(conv, since=conv.get("version", 0))
 
 
 def _outcome(tx: Txn, *, record: bool) -> Outcome:
@@ -195,10 +176,10 @@ def run(conv: dict[str, Any], event: Event, env: Env, handler: Handler | None = 
     ``handler`` is what :func:`admit` returned for this event on this ``conv``.
     """
     if conv.get("ended"):
-        return Outcome(conv, since=conv.get("version", 0))
+        return _unchanged(conv)
     rec = conv["instances"].get(event.iid)
     if rec is None:
-        return Outcome(conv, since=conv.get("version", 0))
+        return _unchanged(conv)
     if handler is None:
         cls = lookup(rec["type"])
         fn, catch_all = resolve(cls, event)
@@ -233,12 +214,7 @@ def failed(conv: dict[str, Any], env: Env, iid: str, exc: BaseException, phase: 
     Instances the abandoned fold created are reported as removed, so hosts
     release what they started (a flow's greenlet) instead of leaking it.
     """
-    html = paint.error_banner(conv["id"], iid, phase, exc, debug=env.debug)
-    stack = conv["stack"]
-    if stack and stack[-1] == iid and conv.get("painted") != iid:
-        frag = Fragment(fr.PAGE, target=conv["id"], html=html, source=iid)
-    else:
-        frag = Fragment(fr.ERROR, target=iid, html=html, source=iid)
+    frag = paint.failure(conv, iid, exc, phase, debug=env.debug)
     created = abandoned.created() if abandoned is not None else []
     return Outcome(conv, [frag], removed=created, error=exc, since=conv.get("version", 0))
 
@@ -252,10 +228,10 @@ def dispatch(conv: dict[str, Any], event: Event, env: Env | None = None) -> tupl
 def rewind(conv: dict[str, Any], env: Env) -> Outcome:
     """Go back one step (the ``back_button``): no handler, no new history entry."""
     if conv.get("ended") or not conv["history"]:
-        return Outcome(conv, since=conv.get("version", 0))
+        return _unchanged(conv)
 
     def step(tx: Txn) -> None:
-        rewind_into(tx, conv)
+        lifecycle.rewind(tx)
         paint.project_url(tx)
 
     return _fold(conv, env, step, phase="back", blame=cv.top(conv) or "")
@@ -264,7 +240,7 @@ def rewind(conv: dict[str, Any], env: Env) -> Outcome:
 def wake(conv: dict[str, Any], env: Env) -> Outcome:
     """A restored conversation becomes live: ``wakeup`` hooks, then the whole top frame repaints."""
     if conv.get("ended") or not conv["stack"]:
-        return Outcome(conv, since=conv.get("version", 0))
+        return _unchanged(conv)
 
     def step(tx: Txn) -> None:
         tx.set_top("painted", None)
@@ -276,7 +252,7 @@ def wake(conv: dict[str, Any], env: Env) -> Outcome:
 def stop_all(conv: dict[str, Any], env: Env) -> Outcome:
     """Shutdown: run every ``stop`` hook (top frame first, children first) without ending."""
     if conv.get("ended"):
-        return Outcome(conv, since=conv.get("version", 0))
+        return _unchanged(conv)
 
     def logged(iid: str, exc: Exception) -> None:
         log.exception("stop hook failed during shutdown cid=%s iid=%s", conv["id"], iid)
@@ -290,7 +266,7 @@ def stop_all(conv: dict[str, Any], env: Env) -> Outcome:
 def finish(conv: dict[str, Any], env: Env, value: Any = None) -> Outcome:
     """End a conversation from outside (the reaper, the host): ``stop`` hooks, then ``ended``."""
     if conv.get("ended"):
-        return Outcome(conv, since=conv.get("version", 0))
+        return _unchanged(conv)
     with _session(conv, env) as tx:
         try:
             lifecycle.finish(tx, value)
@@ -302,38 +278,11 @@ def finish(conv: dict[str, Any], env: Env, value: Any = None) -> Outcome:
         return _outcome(tx, record=False)
 
 
-def render_page(conv: dict[str, Any], env: Env) -> Markup:
-    """The top frame's full HTML (what the conversation's container shows)."""
-    iid = cv.top(conv)
-    if iid is None:
-        return Markup("")
-    with ambient(env.app, conv.get("principal"), conv["id"]):
-        rs = RenderState(conv["instances"], conv["id"], Urls(conv.get("base") or ""), env.templates)
-        try:
-            return render_instance(rs, iid)
-        except Exception as exc:
-            return Markup(paint.error_banner(conv["id"], iid, "render", exc, debug=env.debug))
-
-
 # -- effect folds ----------------------------------------------------------------
 
 
-def _check_receivers(tx: Txn, origin: str, *names: str | None) -> None:
-    """A resume/on_error name must be a method of the caller: fail when calling, not at the answer."""
-    rec = tx.get(origin)
-    if rec is None:
-        raise EffectError("call() from an instance that no longer exists")
-    cls = lookup(rec["type"])
-    for name in names:
-        if name is None:
-            continue
-        fn = getattr(cls, name, None)
-        if not callable(fn) or name in HOOKS or (name.startswith("_") and not name.startswith("_stube_")):
-            raise EffectError(f"{cls.__qualname__} has no method {name!r} to receive the answer")
-
-
 def _fold_call(tx: Txn, eff: fx.Call, origin: str) -> None:
-    _check_receivers(tx, origin, eff.resume, eff.on_error)
+    lifecycle.check_receivers(tx, origin, eff.resume, eff.on_error)
     child, created = lifecycle.instantiate(tx, eff.embed, parent=origin, kind="frame",
                                            resume=eff.resume, on_error=eff.on_error)
     tx.stack.append(child)
@@ -344,7 +293,7 @@ def _fold_call_in_slot(tx: Txn, eff: fx.CallInSlot, origin: str) -> None:
     prec = tx.get(origin)
     if prec is None:
         raise EffectError("call_in_slot() from an instance that no longer exists")
-    _check_receivers(tx, origin, eff.resume, eff.on_error)
+    lifecycle.check_receivers(tx, origin, eff.resume, eff.on_error)
     prev = cv.child(prec, eff.slot)
     child, created = lifecycle.instantiate(tx, eff.embed, parent=origin, kind="slot", slot=eff.slot, prev=prev,
                                            resume=eff.resume, on_error=eff.on_error)
@@ -405,10 +354,7 @@ def _deliver(tx: Txn, child: dict[str, Any], value: Any, is_error: bool) -> None
         else:
             tx.plan.restructure(caller)
         return
-    cls = tx.cls_of(caller)
-    fn = getattr(cls, name, None)
-    if not callable(fn) or name in HOOKS:
-        raise EffectError(f"{cls.__qualname__} has no method {name!r} to receive the answer")
+    fn = lifecycle.receiver(tx.cls_of(caller), name, private=True)
     tx.fold(lifecycle.invoke(tx, caller, fn, (value,)), caller)
 
 
@@ -417,7 +363,9 @@ def _fold_replace(tx: Txn, eff: fx.Replace, origin: str) -> None:
     rec = tx.get(origin)
     if rec is None:
         raise EffectError("replace() from an instance that no longer exists")
-    kind, parent, slot = rec["kind"], rec["parent"], rec.get("slot")
+    kind: str = rec["kind"]
+    parent: str | None = rec["parent"]
+    slot: str | None = rec.get("slot")
     prec = tx.get(parent) if parent is not None else None
     # Swapping a lower frame or a displaced occupant would orphan what sits above it.
     if kind == "frame" and tx.stack[-1:] != [origin]:
@@ -434,6 +382,7 @@ def _fold_replace(tx: Txn, eff: fx.Replace, origin: str) -> None:
     if kind == "frame":
         tx.stack[tx.stack.index(origin)] = new
     else:
+        parent, slot = rec["parent"], rec["slot"]  # a child (not a frame) always has both
         prec = tx.instances[parent]
         if key is not None:
             group = cv.with_keyed_entry(cv.keyed_group(prec, slot), key, new, cv.frame_spec(eff.embed))
@@ -472,21 +421,7 @@ def _command(kind: str) -> Callable[[Txn, Any, str], None]:
 
 def _fold_back(tx: Txn, eff: fx.Back, origin: str) -> None:
     if tx.base["history"]:
-        rewind_into(tx, tx.base)
-
-
-def rewind_into(tx: Txn, base: dict[str, Any]) -> None:
-    """Continue the transaction from the step before ``base`` (its last history entry undone)."""
-    restored = cv.undo(base, base["history"][-1])
-    restored["history"] = base["history"][:-1]
-    # The browser still shows the newer URL: compare against it, so project_url() re-syncs it.
-    restored["last_url"] = base.get("last_url")
-    tx.rewind_to(restored)
-    tx.set_top("painted", None)
-    if tx.stack:
-        lifecycle.wake(tx, tx.stack[-1], side_only=True)
-    elif not tx.ended:
-        lifecycle.finish(tx, None)
+        lifecycle.rewind(tx)
 
 
 def _fold_end(tx: Txn, eff: fx.End, origin: str) -> None:

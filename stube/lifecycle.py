@@ -13,8 +13,9 @@ from typing import Any
 
 from . import conversation as cv
 from . import effects as fx
-from .component import Component, as_embed, build, capture_json, find_type
+from .component import HOOKS, Component, as_embed, build, capture_json, find_type, is_event
 from .context import host_flows, unhost_flows
+from .errors import EffectError, UnknownEvent
 from .jsonstate import is_json, json_copy
 from .txn import Command, StashWrite, Txn
 
@@ -34,12 +35,58 @@ def as_effects(result: Any, where: str) -> list[fx.Effect]:
     if isinstance(result, (list, tuple)):
         for item in result:
             if not isinstance(item, fx.Effect):
-                raise TypeError(f"{where} returned {item!r} in its list; return effects such as call(...) or answer(...)")
+                raise TypeError(f"{where} returned {item!r} in its list; "
+                                "return effects such as call(...) or answer(...)")
         return list(result)
     raise TypeError(f"{where} returned {result!r}; return None, an effect, or a list of effects")
 
 
 # -- calling user code --
+
+_MISSING = object()
+
+
+def method_for(cls: type[Component], name: str, *, internal: bool = False) -> tuple[Callable[..., Any], bool]:
+    """The method event ``name`` reaches, and whether it is the ``handle`` catch-all.
+
+    Browser events reach only ``@event`` methods; ``internal`` ones (timers,
+    io, messages) any public method, and the ``_stube_*`` receivers of flows.
+    """
+    if not isinstance(name, str) or not name.isidentifier() or name in HOOKS or (
+            name.startswith("_") and not (internal and name.startswith("_stube_"))):
+        raise UnknownEvent(f"{cls.__qualname__} has no event {name!r}")
+    fn: Any = getattr(cls, name, _MISSING)
+    if fn is _MISSING:
+        if "handle" in cls._stube_hooks:
+            return cls.handle, True
+        raise UnknownEvent(f"{cls.__qualname__} has no event {name!r}")
+    if is_event(fn) or (internal and callable(fn) and not isinstance(fn, type)):
+        return fn, False
+    raise UnknownEvent(f"{cls.__qualname__}.{name} is not an @event")
+
+
+def check_receivers(tx: Txn, origin: str, *names: str | None) -> None:
+    """A resume/on_error name must be a method of the caller: fail when calling, not at the answer."""
+    rec = tx.get(origin)
+    if rec is None:
+        raise EffectError("call() from an instance that no longer exists")
+    cls = tx.cls_of(origin)
+    for name in names:
+        if name is not None:
+            receiver(cls, name)
+
+
+def receiver(cls: type[Component], name: str, *, private: bool = False) -> Callable[..., Any]:
+    """The method ``resume=``/``on_error=`` names; ``private`` also accepts ``_`` names (at delivery).
+
+    Checked when calling (``private=False``: only public methods and flows'
+    ``_stube_*`` receivers), so a typo fails at the ``call()``, not at the answer.
+    """
+    fn = getattr(cls, name, None)
+    if not callable(fn) or name in HOOKS or (
+            not private and name.startswith("_") and not name.startswith("_stube_")):
+        raise EffectError(f"{cls.__qualname__} has no method {name!r} to receive the answer")
+    return fn  # type: ignore[no-any-return]
 
 
 def invoke(tx: Txn, iid: str, fn: Callable[..., Any], args: tuple[Any, ...] = (),
@@ -199,6 +246,21 @@ def remove_tree(tx: Txn, iid: str, *, include_prev: bool = True) -> None:
             # is open; a keyed rebuild reuses the id for another type): the answer now just
             # returns to the frame below, with nobody left to resume.
             tx.put(frame, cv.reparented(rec, tx.stack[i - 1]))
+
+
+def rewind(tx: Txn) -> None:
+    """Continue the transaction from the step before its base (the last history entry undone)."""
+    base = tx.base
+    restored = cv.undo(base, base["history"][-1])
+    restored["history"] = base["history"][:-1]
+    # The browser still shows the newer URL: compare against it, so project_url() re-syncs it.
+    restored["last_url"] = base.get("last_url")
+    tx.rewind_to(restored)
+    tx.set_top("painted", None)
+    if tx.stack:
+        wake(tx, tx.stack[-1], side_only=True)
+    elif not tx.ended:
+        finish(tx, None)
 
 
 def finish(tx: Txn, value: Any) -> None:

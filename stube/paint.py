@@ -11,14 +11,15 @@ import secrets
 from html.parser import HTMLParser
 from typing import Any
 
-from markupsafe import escape
+from markupsafe import Markup, escape
 
 from . import fragments as fr
 from .component import Component, build
+from .context import ambient
 from .errors import EffectError, error_message
 from .fragments import Fragment
 from .render import RenderState, Urls, render_instance
-from .txn import Txn
+from .txn import Env, Txn
 
 log = logging.getLogger("stube")
 
@@ -55,6 +56,19 @@ def paint(tx: Txn) -> list[Fragment]:
     out.extend(b for b in plan.banners.values() if tx.displayed(b.target))
     out.extend(plan.extras)
     return out
+
+
+def render_page(conv: dict[str, Any], env: Env) -> Markup:
+    """The top frame's full HTML (what the conversation's container shows); a banner if it fails."""
+    iid = conv["stack"][-1] if conv["stack"] else None
+    if iid is None:
+        return Markup("")
+    with ambient(env.app, conv.get("principal"), conv["id"]):
+        rs = RenderState(conv["instances"], conv["id"], Urls(conv.get("base") or ""), env.templates)
+        try:
+            return render_instance(rs, iid)
+        except Exception as exc:
+            return Markup(error_banner(conv["id"], iid, "render", exc, debug=env.debug))
 
 
 def _new_page(tx: Txn, rs: RenderState, top: str) -> list[Fragment]:
@@ -181,6 +195,15 @@ def error_banner(cid: str, iid: str, phase: str, error: Any, *, debug: bool, tra
     log.error("stube component error cid=%s iid=%s phase=%s error=%s: %s", cid, iid, phase, error_id, message,
               exc_info=exc_info)
     return banner_html(cid, iid, phase, message if debug else GENERIC_ERROR, error_id)
+
+
+def failure(conv: dict[str, Any], iid: str, error: BaseException, phase: str, *, debug: bool) -> Fragment:
+    """The banner of a failed fold: the whole page when ``iid`` is a top frame not yet shown."""
+    html = error_banner(conv["id"], iid, phase, error, debug=debug)
+    stack = conv["stack"]
+    if stack and stack[-1] == iid and conv.get("painted") != iid:
+        return Fragment(fr.PAGE, target=conv["id"], html=html, source=iid)
+    return Fragment(fr.ERROR, target=iid, html=html, source=iid)
 
 
 def banner(tx: Txn, iid: str, error: Any, phase: str) -> None:

@@ -185,7 +185,7 @@ class RenderState:
 
     __slots__ = ("instances", "cid", "urls", "templates", "rendered")
 
-    def __init__(self, instances: Mapping[str, dict], cid: str, urls: Urls, templates: Templates) -> None:
+    def __init__(self, instances: Mapping[str, dict[str, Any]], cid: str, urls: Urls, templates: Templates) -> None:
         self.instances = instances
         self.cid = cid
         self.urls = urls
@@ -312,9 +312,10 @@ def on(event: str, *, trigger: str | None = None, confirm: str | None = None,
     frame = _frame("on")
     iid = frame.iid
     if target is not None:
-        iid = target.iid if isinstance(target, Component) else str(target)
-        if not iid:
+        aimed = target.iid if isinstance(target, Component) else str(target)
+        if not aimed:
             raise ValueError("on(..., target=) needs a live instance or an instance id")
+        iid = aimed
     # The same attributes are rendered again on every repaint; remember them when the payload
     # is plain scalars. Types are part of the key: 1 == 1.0 == True, yet they render differently.
     rs = frame.scope

@@ -94,7 +94,7 @@ def header_url(url: str) -> str:
     return quote(url, safe=_URL_SAFE)
 
 
-def sse_message(data: str, *, event_id: int | None = None) -> bytes:
+def sse_message(data: str, *, event_id: int | str | None = None) -> bytes:
     """One server-sent event carrying ``data`` (split into ``data:`` lines)."""
     lines = []
     if event_id is not None:
