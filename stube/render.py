@@ -163,8 +163,14 @@ class Templates:
         """Render ``tmpl``; an undefined name is re-raised with the template and line it is on."""
         try:
             return Markup(tmpl.render(context))
+        except UndefinedName:
+            raise  # a child's template: already located
         except jinja2.UndefinedError as exc:
-            raise jinja2.UndefinedError(_located(exc, tmpl)) from exc
+            raise UndefinedName(_located(exc, tmpl)) from exc
+
+
+class UndefinedName(jinja2.UndefinedError):
+    """An undefined name in a template, with the template's name and the line it is on."""
 
 
 def _located(exc: jinja2.UndefinedError, tmpl: jinja2.Template) -> str:

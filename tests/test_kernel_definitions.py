@@ -196,3 +196,17 @@ def test_wire_shows_the_close_fragments_html_and_falls_back_to_ended_html() -> N
     bare = wire.partials([Fragment(CLOSE, target="cv-x")], cid="cv-x", ended_html=lambda: "<p>host</p>")
     assert "<p>own</p>" in own and "host" not in own
     assert "<p>host</p>" in bare
+
+
+def test_an_undefined_name_in_a_child_names_the_child_template_once() -> None:
+    class Kid(Component):
+        template_string = "<i {{ root() }}>{{ self.nope }}</i>"
+
+    class Holder(Component):
+        template_string = '<div {{ root() }}>{{ slot("k") }}</div>'
+
+        def children(self) -> dict[str, Component]:
+            return {"k": Kid()}
+
+    out = kernel.boot(Holder(), Env(Templates(strict=True)))
+    assert str(out.error).count("(template") == 1 and "nope" in str(out.error)
