@@ -12,8 +12,7 @@ The working copy is ``stube.txn``; hooks are ``lifecycle``; output is ``paint``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,14 +25,13 @@ from .context import ambient
 from .errors import EffectError, error_message
 from .fragments import Fragment
 from .keyed import reconcile
-from .lifecycle import as_effects
+from .lifecycle import Handler, as_effects
 from .paint import banner_html, render_page, url_of
 from .payload import bind
 from .txn import Command, Env, StashWrite, Txn
 
-__all__ = ["Command", "Env", "Event", "Handler", "Outcome", "StashWrite", "admit", "as_effects", "banner_html",
-           "boot", "dispatch", "failed", "finish", "render_page", "resolve", "rewind", "run", "stop_all",
-           "url_of", "wake"]
+__all__ = ["Command", "Env", "Event", "Handler", "Outcome", "StashWrite", "admit", "as_effects", "banner_html", "boot",
+           "dispatch", "failed", "finish", "render_page", "resolve", "rewind", "run", "stop_all", "url_of", "wake"]
 
 log = logging.getLogger("stube")
 
@@ -81,15 +79,6 @@ class Outcome:
         return self.error is None
 
 
-@dataclass(frozen=True, slots=True)
-class Handler:
-    """What an event reaches: the class, the method, and whether it is the ``handle`` catch-all."""
-
-    cls: type[Component]
-    fn: Callable[..., Any]
-    catch_all: bool
-
-
 # -- resolving events ------------------------------------------------------------
 
 def resolve(cls: type[Component], event: Event) -> tuple[Callable[..., Any], bool]:
@@ -106,8 +95,7 @@ def admit(conv: dict[str, Any], iid: str, name: str, *, internal: bool = False) 
     if conv.get("ended") or not cv.displayed(conv, iid):
         return None
     cls = lookup(conv["instances"][iid]["type"])
-    fn, catch_all = lifecycle.method_for(cls, name, internal=internal)
-    return Handler(cls, fn, catch_all)
+    return Handler(cls, *lifecycle.method_for(cls, name, internal=internal))
 
 
 # -- the scaffolding every entry point shares -------------------------------------
@@ -123,11 +111,21 @@ def _outcome(tx: Txn, *, record: bool) -> Outcome:
     return Outcome(conv, fragments, tx.commands, tx.removed, since=tx.base.get("version", 0))
 
 
-@contextmanager
-def _session(conv: dict[str, Any], env: Env) -> Iterator[Txn]:
-    """A transaction on ``conv`` with the ambient readers bound (``stube.app()``, ...)."""
-    with ambient(env.app, conv.get("principal"), conv["id"]):
-        yield Txn(conv, env, _FOLD)
+class _session:  # noqa: N801 (used like a function: ``with _session(conv, env) as tx``)
+    """A transaction on ``conv`` with the ambient readers bound; a class, as it wraps every entry."""
+
+    __slots__ = ("bound", "tx")
+
+    def __init__(self, conv: dict[str, Any], env: Env) -> None:
+        self.bound = ambient(env.app, conv.get("principal"), conv["id"])
+        self.tx = Txn(conv, env, _FOLD)
+
+    def __enter__(self) -> Txn:
+        self.bound.__enter__()
+        return self.tx
+
+    def __exit__(self, *exc: object) -> None:
+        self.bound.__exit__()
 
 
 def _fold(conv: dict[str, Any], env: Env, step: Callable[[Txn], None], *, phase: str, blame: str,

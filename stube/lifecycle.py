@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from . import conversation as cv
@@ -44,6 +45,15 @@ def as_effects(result: Any, where: str) -> list[fx.Effect]:
 # -- calling user code --
 
 _MISSING = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Handler:
+    """What an event reaches: the class, the method, and whether it is the ``handle`` catch-all."""
+
+    cls: type[Component]
+    fn: Callable[..., Any]
+    catch_all: bool
 
 
 def method_for(cls: type[Component], name: str, *, internal: bool = False) -> tuple[Callable[..., Any], bool]:
