@@ -30,8 +30,9 @@ from .paint import banner_html, render_page, url_of
 from .payload import bind
 from .txn import Command, Env, StashWrite, Txn
 
-__all__ = ["Command", "Env", "Event", "Handler", "Outcome", "StashWrite", "admit", "as_effects", "banner_html", "boot",
-           "dispatch", "failed", "finish", "render_page", "resolve", "rewind", "run", "stop_all", "url_of", "wake"]
+__all__ = ["Command", "Env", "Event", "Handler", "Outcome", "StashWrite", "Txn", "admit", "as_effects",
+           "banner_html", "boot", "dispatch", "failed", "finish", "render_page", "resolve", "rewind", "run",
+           "stop_all", "url_of", "wake"]
 
 log = logging.getLogger("stube")
 
