@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
+from .context import rendering
 from .jsonstate import copy_attributes, json_copy
 
 log = logging.getLogger("stube")
@@ -22,10 +23,12 @@ log = logging.getLogger("stube")
 #: Methods the kernel calls itself; never reachable as events.
 HOOKS = frozenset({"start", "stop", "wakeup", "children", "url", "render", "handle", "migrate_stash"})
 
+#: Class-level members the kernel reads itself: an ``@event`` of one of these names is a mistake.
+RESERVED = HOOKS | frozenset({"template", "template_string", "fields", "stash", "stash_vsn", "name", "iid",
+                              "render_string"})
+
 #: The key under which a live object carries its instance id (never part of state).
 IID_KEY = "_stube_iid"
-
-_registry: dict[str, type[Component]] = {}
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -61,31 +64,99 @@ def css_class(name: str) -> str:
     return "stube-c-" + re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")
 
 
+class Registry:
+    """Type name -> class for every component class defined in this process.
+
+    Conversations store type names; this is how they become classes again.
+    ``generation`` grows with every class added, so callers can cache what they
+    derive from the registry.
+    """
+
+    __slots__ = ("classes", "generation")
+
+    def __init__(self) -> None:
+        self.classes: dict[str, type[Component]] = {}
+        self.generation = 0
+
+    def add(self, cls: type[Component]) -> None:
+        name = cls._stube_type
+        previous = self.classes.get(name)
+        if previous is not None and previous is not cls:
+            log.debug("component type %s redefined; live instances use the new class", name)
+        self.classes[name] = cls
+        self.generation += 1
+
+    def find(self, name: str) -> type[Component] | None:
+        return self.classes.get(name)
+
+    def lookup(self, name: str) -> type[Component]:
+        try:
+            return self.classes[name]
+        except KeyError:
+            raise LookupError(
+                f"unknown component type {name!r}: import the module that defines it before "
+                "restoring conversations that use it"
+            ) from None
+
+
+#: The process's registry (component classes register themselves when defined).
+REGISTRY = Registry()
+#: The registry's dict itself (older callers read it directly).
+_registry = REGISTRY.classes
+
+
 def lookup(name: str) -> type[Component]:
     """Resolve a stored type name back to its class.
 
     Raises ``LookupError`` naming the type when its module was never imported.
     """
-    try:
-        return _registry[name]
-    except KeyError:
-        raise LookupError(
-            f"unknown component type {name!r}: import the module that defines it before "
-            "restoring conversations that use it"
-        ) from None
+    return REGISTRY.lookup(name)
+
+
+def find_type(name: str) -> type[Component] | None:
+    """The class registered under ``name``, or ``None`` (a type this process does not know)."""
+    return REGISTRY.classes.get(name)
 
 
 def registered() -> dict[str, type[Component]]:
     """A copy of the registry (type name -> class)."""
-    return dict(_registry)
-
-
-_generation = 0
+    return dict(REGISTRY.classes)
 
 
 def generation() -> int:
     """Grows with every class registered: lets callers cache what they derive from the registry."""
-    return _generation
+    return REGISTRY.generation
+
+
+def _check_class(cls: type[Component]) -> None:
+    """Mistakes visible in the class body fail at import time, naming class and member."""
+    own = cls.__dict__
+    where = cls.__qualname__
+    for member, value in own.items():
+        if is_event(value) or is_event(getattr(value, "__func__", None)):
+            if member in RESERVED:
+                raise TypeError(f"{where}.{member}: {member!r} is reserved by stube "
+                                f"(a hook or class setting), so it cannot be an @event; rename the method")
+            if member.startswith("_"):
+                raise TypeError(f"{where}.{member}: names starting with '_' are never reachable as events; "
+                                "drop @event or rename the method")
+    for hook in HOOKS:
+        if hook in own and not callable(own[hook]):
+            raise TypeError(f"{where}.{hook} is a hook stube calls; define it as a method, not {own[hook]!r}")
+    if own.get("template") is not None and own.get("template_string") is not None:
+        raise TypeError(f"{where} sets both template and template_string; keep one")
+    for setting in ("template", "template_string"):
+        if own.get(setting) is not None and not isinstance(own[setting], str):
+            raise TypeError(f"{where}.{setting} must be a str, got {own[setting]!r}")
+    for setting in ("fields", "stash"):
+        if setting in own:
+            value = own[setting]
+            if isinstance(value, str) or not isinstance(value, (tuple, list, frozenset, set)) \
+                    or not all(isinstance(v, str) for v in value):
+                raise TypeError(f"{where}.{setting} must be a tuple of attribute names, "
+                                f"e.g. ({value!r},), got {value!r}")
+    if "stash_vsn" in own and (type(own["stash_vsn"]) is not int or own["stash_vsn"] < 1):
+        raise TypeError(f"{where}.stash_vsn must be a positive int, got {own['stash_vsn']!r}")
 
 
 class Component:
@@ -116,18 +187,14 @@ class Component:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        _check_class(cls)
         name = type_name(cls)
         cls._stube_type = name
         cls._stube_css = css_class(name)
         cls._stube_hooks = frozenset(
             h for h in HOOKS if getattr(cls, h, None) is not getattr(Component, h, None)
         )
-        previous = _registry.get(name)
-        if previous is not None and previous is not cls:
-            log.debug("component type %s redefined; live instances use the new class", name)
-        _registry[name] = cls
-        global _generation
-        _generation += 1
+        REGISTRY.add(cls)
 
     @property
     def iid(self) -> str | None:
@@ -173,9 +240,7 @@ class Component:
 
         Useful inside ``render()`` to pick between several snippets.
         """
-        from .render import render_source
-
-        return render_source(self, source, context)
+        return rendering("render_string").scope.render_source(self, source, context)
 
     def __repr__(self) -> str:
         state = ", ".join(f"{k}={v!r}" for k, v in capture(self).items())

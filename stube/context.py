@@ -4,6 +4,22 @@
 context variable the kernel sets around every dispatch and render. Outside
 one they return ``None``. Greenlet flows carry their own ``contextvars``
 context, so the same readers work inside ``ask()``-based code.
+
+The kernel's context variables, all here (this module imports nothing from stube):
+
+========================  ===========================  ==================================
+variable                  bound by                     read by
+========================  ===========================  ==================================
+``_ambient``              ``ambient`` (kernel entry    ``app()``, ``principal()``,
+                          points, ``render_page``)     ``conversation_id()``
+``render_frame``          ``render.render_instance``   the template helpers
+                                                       (``rendering()``), ``render_string``
+``_flow_host``            ``host_flows`` (lifecycle    ``flow_host()`` (flows)
+                          ``invoke``)
+========================  ===========================  ==================================
+
+The runtime's own ``ContextVar`` (the current runtime) still lives in
+``stube.runtime``.
 """
 
 from __future__ import annotations
@@ -20,7 +36,7 @@ class Ambient:
     cid: str | None = None
 
 
-_ambient: ContextVar[Ambient] = ContextVar("stube_ambient", default=Ambient())
+_ambient: ContextVar[Ambient] = ContextVar("stube_ambient", default=Ambient())  # noqa: B039 (frozen)
 
 
 def app() -> Any:
@@ -36,10 +52,6 @@ def principal() -> Any:
 def conversation_id() -> str | None:
     """The id of the conversation being dispatched or rendered."""
     return _ambient.get().cid
-
-
-def current() -> Ambient:
-    return _ambient.get()
 
 
 class ambient:
@@ -97,3 +109,34 @@ def host_flows(host: FlowHost | None) -> Token[FlowHost | None]:
 
 def unhost_flows(token: Token[FlowHost | None]) -> None:
     _flow_host.reset(token)
+
+
+# -- the render frame ------------------------------------------------------------
+
+
+class RenderFrame:
+    """The instance being rendered: what the template helpers and ``render_string`` read.
+
+    ``scope`` is the renderer of the whole pass (``render.RenderState``); it
+    carries what helpers need and renders ``render_string`` sources, so that
+    ``stube.component`` never imports ``stube.render``.
+    """
+
+    __slots__ = ("obj", "iid", "scope")
+
+    def __init__(self, obj: Any, iid: str, scope: Any) -> None:
+        self.obj = obj
+        self.iid = iid
+        self.scope = scope
+
+
+#: The instance rendering right now (bound by ``render.render_instance`` around each render).
+render_frame: ContextVar[RenderFrame | None] = ContextVar("stube_render", default=None)
+
+
+def rendering(helper: str) -> RenderFrame:
+    """The current render frame; ``helper`` names the caller in the error raised outside one."""
+    frame = render_frame.get()
+    if frame is None:
+        raise RuntimeError(f"{helper}() is a template helper: call it while a component renders")
+    return frame

@@ -27,6 +27,10 @@ occupant it displaced) or ``keyed``; ``children`` maps slot names to ids and
 
 History entries are undo logs: the records (and stack) a step replaced, so a
 step costs what it changed and unchanged records are shared between steps.
+
+Records are edited only through the named edits at the end of this module
+(``with_child``, ``without_child``, ``with_keyed``, ...): each returns a new
+record and leaves the old one as it was (the undo log keeps it).
 """
 
 from __future__ import annotations
@@ -37,11 +41,12 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .component import Component, capture_json
+
 FORMAT = 1
 DEFAULT_HISTORY_LIMIT = 50
 
 CID_RE = re.compile(r"cv-[A-Za-z0-9_-]{8,64}")
-IID_RE = re.compile(r"ix-[a-f0-9]{6,32}")
 
 
 def new_cid() -> str:
@@ -56,7 +61,8 @@ def new_iid(taken: Mapping[str, Any] | set[str]) -> str:
             return iid
 
 
-def valid_cid(cid: str) -> bool:
+def valid_cid(cid: Any) -> bool:
+    """Is ``cid`` shaped like an id ``new_cid`` makes (checked before any store sees it)?"""
     return isinstance(cid, str) and CID_RE.fullmatch(cid) is not None
 
 
@@ -96,7 +102,7 @@ def frames(conv: Mapping[str, Any]) -> list[str]:
     return [inst[i]["type"] for i in conv["stack"]]
 
 
-def subtree(instances: Mapping[str, dict], iid: str, include_prev: bool = True) -> list[str]:
+def subtree(instances: Mapping[str, dict[str, Any]], iid: str, include_prev: bool = True) -> list[str]:
     """``iid`` and everything it owns, pre-order: slot children, keyed children, displaced occupants."""
     out: list[str] = []
     todo: list[tuple[str, bool]] = [(iid, include_prev)]  # a stack, not recursion: prev chains grow long
@@ -151,7 +157,7 @@ def displayed(conv: Mapping[str, Any], iid: str) -> bool:
             return False
         kind = rec["kind"]
         if kind == "frame":
-            return x == top
+            return bool(x == top)
         parent = rec["parent"]
         prec = instances.get(parent)
         if prec is None:
@@ -174,3 +180,101 @@ def find(conv: Mapping[str, Any], type_name: str) -> Iterable[str]:
     for iid, rec in inst.items():
         if iid not in seen and rec["type"] == type_name:
             yield iid
+
+
+# -- named record edits (each returns a new record; the old one is never changed) --
+
+#: An empty keyed group: no keys yet.
+EMPTY_GROUP: Mapping[str, Any] = {"order": [], "iids": {}, "embeds": {}}
+
+
+def new_record(type_name: str, state: dict[str, Any], *, parent: str | None, kind: str,
+               slot: str | None = None, resume: str | None = None, on_error: str | None = None,
+               prev: str | None = None) -> dict[str, Any]:
+    """A fresh instance record; optional keys are present only when set."""
+    rec: dict[str, Any] = {"type": type_name, "state": state, "parent": parent, "kind": kind}
+    if slot is not None:
+        rec["slot"] = slot
+    if resume:
+        rec["resume"] = resume
+    if on_error:
+        rec["on_error"] = on_error
+    if prev:
+        rec["prev"] = prev
+    return rec
+
+
+def with_state(rec: Mapping[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    return {**rec, "state": state}
+
+
+def with_child(rec: Mapping[str, Any], slot: str, iid: str) -> dict[str, Any]:
+    """``rec`` with ``iid`` in ``slot`` (what ``slot(name)`` renders)."""
+    return {**rec, "children": {**rec.get("children", {}), slot: iid}}
+
+
+def with_children(rec: Mapping[str, Any], children: Mapping[str, str]) -> dict[str, Any]:
+    """``rec`` with these slots filled (an instance's eager ``children()``)."""
+    return {**rec, "children": {**rec.get("children", {}), **children}}
+
+
+def without_child(rec: Mapping[str, Any], slot: str, restore: str | None = None) -> dict[str, Any]:
+    """``rec`` with ``slot`` given back to ``restore`` (the displaced occupant), or emptied."""
+    children = dict(rec.get("children", {}))
+    if restore is not None:
+        children[slot] = restore
+    else:
+        children.pop(slot, None)
+    new = {**rec, "children": children}
+    if not children:
+        del new["children"]
+    return new
+
+
+def child(rec: Mapping[str, Any] | None, slot: str | None) -> str | None:
+    """The instance in ``slot`` of ``rec`` (``None`` when empty or ``rec`` is gone)."""
+    if rec is None or slot is None:
+        return None
+    return rec.get("children", {}).get(slot)  # type: ignore[no-any-return]
+
+
+def keyed_group(rec: Mapping[str, Any] | None, slot: str | None) -> Mapping[str, Any]:
+    """The keyed group in ``slot`` (``order``, ``iids``, ``embeds``); empty when there is none."""
+    if rec is None or slot is None:
+        return EMPTY_GROUP
+    return rec.get("keyed", {}).get(slot) or EMPTY_GROUP
+
+
+def with_keyed(rec: Mapping[str, Any], slot: str, group: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``rec`` with the keyed group in ``slot`` replaced (``None`` drops it)."""
+    groups = dict(rec.get("keyed", {}))
+    if group is not None:
+        groups[slot] = group
+    else:
+        groups.pop(slot, None)
+    new = {**rec, "keyed": groups}
+    if not groups:
+        del new["keyed"]
+    return new
+
+
+def with_keyed_entry(group: Mapping[str, Any], key: str, iid: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """``group`` with ``key`` now held by ``iid``, built from ``spec``."""
+    return {**group, "iids": {**group["iids"], key: iid}, "embeds": {**group["embeds"], key: spec}}
+
+
+def key_of(group: Mapping[str, Any], iid: str) -> str | None:
+    """The key under which ``iid`` sits in a keyed group."""
+    return next((k for k, x in group.get("iids", {}).items() if x == iid), None)
+
+
+def reparented(rec: Mapping[str, Any], parent: str) -> dict[str, Any]:
+    """A frame whose caller left: it answers to ``parent`` now, with nobody to resume."""
+    new = {k: v for k, v in rec.items() if k not in ("resume", "on_error")}
+    new["parent"] = parent
+    return new
+
+
+def frame_spec(embed: Component) -> dict[str, Any]:
+    """What a keyed group remembers of an embed: type and state (a changed spec rebuilds the child)."""
+    return {"type": type(embed)._stube_type, "state": capture_json(embed)}

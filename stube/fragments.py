@@ -24,18 +24,20 @@ PATCH = "patch"
 SCRIPT = "script"
 #: Set the browser URL; ``mode`` is ``push`` or ``replace``.
 HISTORY = "history"
-#: The conversation ended; the stream closes.
+#: The conversation ended; the stream closes. ``html`` is what the page shows instead (when the kernel rendered it).
 CLOSE = "close"
 
 
 @dataclass(slots=True)
 class Fragment:
+    """One change to the page: ``kind`` (a constant above), its ``target`` element id, ``html``, ``mode``."""
+
     kind: str
     target: str = ""
     html: str = ""
     mode: str = ""
     #: The instance whose markup this is (used to drop fragments a bigger render covers).
-    owner: str = ""
+    source: str = ""
 
     def __repr__(self) -> str:
         body = self.html if len(self.html) < 60 else self.html[:57] + "..."

@@ -13,8 +13,8 @@ import json
 import re
 from collections import ChainMap
 from collections.abc import Iterable, Mapping, Sequence
-from contextvars import ContextVar
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -25,6 +25,7 @@ from markupsafe import Markup, escape
 
 from . import context as _context
 from .component import Component, build, lookup
+from .context import RenderFrame, render_frame, rendering
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -88,11 +89,18 @@ class Urls:
 
 
 class Templates:
-    """A Jinja2 environment: the app's folders first, then stube's own templates."""
+    """A Jinja2 environment: the app's folders first, then stube's own templates.
 
-    def __init__(self, folders: Sequence[str | Path] = (), *, auto_reload: bool = False) -> None:
+    ``strict`` makes an undefined name an error (Jinja2's ``StrictUndefined``)
+    instead of an empty string, so ``{{ self.itmes }}`` fails naming the
+    template, the line and the name.
+    """
+
+    def __init__(self, folders: Sequence[str | Path] = (), *, auto_reload: bool = False,
+                 strict: bool = False) -> None:
         self.folders = [Path(f) for f in folders]
         self.auto_reload = auto_reload
+        self.strict = strict
         loader = jinja2.ChoiceLoader(
             [jinja2.FileSystemLoader([str(f) for f in self.folders]),
              jinja2.FileSystemLoader(str(TEMPLATES_DIR))]
@@ -102,6 +110,7 @@ class Templates:
             autoescape=True,
             auto_reload=auto_reload,
             extensions=[SelfIsComponent],
+            undefined=jinja2.StrictUndefined if strict else jinja2.Undefined,
         )
         self.env.globals.update(
             root=root, on=on, slot=slot, has_slot=has_slot, keyed=keyed, back_button=back_button, upload=upload,
@@ -110,6 +119,8 @@ class Templates:
         )
         self._by_class: dict[type, jinja2.Template | None] = {}
         self._by_source: dict[str, jinja2.Template] = {}
+        #: ``on()`` attributes already rendered, by their inputs (see ``on``).
+        self.on_cache: dict[tuple[Any, ...], Markup] = {}
 
     def for_class(self, cls: type[Component]) -> jinja2.Template | None:
         tmpl = self._by_class.get(cls, False)
@@ -148,13 +159,39 @@ class Templates:
     def get(self, name: str) -> jinja2.Template:
         return self.env.get_template(name)
 
+    def render(self, tmpl: jinja2.Template, context: Mapping[str, Any]) -> Markup:
+        """Render ``tmpl``; an undefined name is re-raised with the template and line it is on."""
+        try:
+            return Markup(tmpl.render(context))
+        except UndefinedName:
+            raise  # a child's template: already located
+        except jinja2.UndefinedError as exc:
+            raise UndefinedName(_located(exc, tmpl)) from exc
+
+
+class UndefinedName(jinja2.UndefinedError):
+    """An undefined name in a template, with the template's name and the line it is on."""
+
+
+def _located(exc: jinja2.UndefinedError, tmpl: jinja2.Template) -> str:
+    """``exc``'s message with the template name and line (from the rewritten traceback)."""
+    filename = tmpl.filename or "<template>"
+    line = None
+    tb: TracebackType | None = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    name = tmpl.name or "<template_string>"
+    return f"{exc} (template {name!r}, line {line if line is not None else '?'})"
+
 
 class RenderState:
     """What the helpers need while one conversation renders."""
 
     __slots__ = ("instances", "cid", "urls", "templates", "rendered")
 
-    def __init__(self, instances: Mapping[str, dict], cid: str, urls: Urls, templates: Templates) -> None:
+    def __init__(self, instances: Mapping[str, dict[str, Any]], cid: str, urls: Urls, templates: Templates) -> None:
         self.instances = instances
         self.cid = cid
         self.urls = urls
@@ -162,24 +199,20 @@ class RenderState:
         #: Instance ids emitted by this render, in order.
         self.rendered: list[str] = []
 
-
-class _Frame:
-    __slots__ = ("obj", "iid", "rs")
-
-    def __init__(self, obj: Component, iid: str, rs: RenderState) -> None:
-        self.obj = obj
-        self.iid = iid
-        self.rs = rs
+    def render_source(self, obj: Component, source: str, context: Mapping[str, Any]) -> Markup:
+        """What ``Component.render_string`` does (reached through the render frame)."""
+        return render_source(obj, source, context)
 
 
-_current: ContextVar[_Frame | None] = ContextVar("stube_render", default=None)
+class _Frame(RenderFrame):
+    """A render frame whose scope is a :class:`RenderState` (for the helpers' types)."""
+
+    __slots__ = ()
+    scope: RenderState
 
 
 def _frame(helper: str) -> _Frame:
-    frame = _current.get()
-    if frame is None:
-        raise RuntimeError(f"{helper}() is a template helper: call it while a component renders")
-    return frame
+    return rendering(helper)  # type: ignore[return-value]
 
 
 def render_instance(rs: RenderState, iid: str) -> Markup:
@@ -188,24 +221,26 @@ def render_instance(rs: RenderState, iid: str) -> Markup:
     cls = lookup(rec["type"])
     obj = build(cls, rec["state"], iid, copy=False)
     rs.rendered.append(iid)
-    token = _current.set(_Frame(obj, iid, rs))
+    token = render_frame.set(_Frame(obj, iid, rs))
     try:
         if "render" in cls._stube_hooks:
             return Markup(cls.render(obj))
-        tmpl = rs.templates.for_class(cls)
+        templates = rs.templates
+        tmpl = templates.for_class(cls)
         if tmpl is None:
             return Markup(f'<div id="{iid}" data-stube-component="{escape(cls._stube_type)}" hidden></div>')
-        return Markup(tmpl.render({SELF: obj}))
+        return templates.render(tmpl, {SELF: obj})
     finally:
-        _current.reset(token)
+        render_frame.reset(token)
 
 
 def render_source(obj: Component, source: str, context: Mapping[str, Any]) -> Markup:
+    """Render inline ``source`` for ``obj``, the component being rendered."""
     frame = _frame("render_string")
     if frame.obj is not obj and frame.iid != obj.iid:
         raise RuntimeError("render_string() renders the component that is being rendered")
-    tmpl = frame.rs.templates.from_string(source)
-    return Markup(tmpl.render({**context, SELF: obj}))
+    templates = frame.scope.templates
+    return templates.render(templates.from_string(source), {**context, SELF: obj})
 
 
 # -- attribute helpers --------------------------------------------------------
@@ -264,6 +299,11 @@ def _query_value(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+#: Payload value types ``on()`` caches by (scalars whose type and value make the key).
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+_ON_CACHE_SIZE = 4096
+
+
 def on(event: str, *, trigger: str | None = None, confirm: str | None = None,
        target: str | Component | None = None, **payload: Any) -> Markup:
     """htmx attributes that post ``event`` (with ``payload``) to this instance.
@@ -278,31 +318,30 @@ def on(event: str, *, trigger: str | None = None, confirm: str | None = None,
     frame = _frame("on")
     iid = frame.iid
     if target is not None:
-        iid = target.iid if isinstance(target, Component) else str(target)
-        if not iid:
+        aimed = target.iid if isinstance(target, Component) else str(target)
+        if not aimed:
             raise ValueError("on(..., target=) needs a live instance or an instance id")
+        iid = aimed
     # The same attributes are rendered again on every repaint; remember them when the payload
     # is plain scalars. Types are part of the key: 1 == 1.0 == True, yet they render differently.
-    key: tuple | None = None
-    if all(type(v) in _SCALARS for v in payload.values()):
-        key = (frame.rs.urls.base, frame.rs.cid, iid, event, trigger, type(trigger),
+    rs = frame.scope
+    cache = rs.templates.on_cache
+    key: tuple[Any, ...] | None = None
+    if all(type(v) in _PLAIN for v in payload.values()):
+        key = (rs.urls.base, rs.cid, iid, event, trigger, type(trigger),
                confirm, type(confirm), *[(k, type(v), v) for k, v in payload.items()])
         try:
-            hit = _ON_CACHE.get(key)
+            hit = cache.get(key)
         except TypeError:  # an unhashable trigger or confirm: not cached
             key = hit = None
         if hit is not None:
             return hit
-    out = _on_attrs(frame.rs.urls.event(frame.rs.cid, iid, event), event, trigger, confirm, payload)
+    out = _on_attrs(rs.urls.event(rs.cid, iid, event), event, trigger, confirm, payload)
     if key is not None:
-        if len(_ON_CACHE) >= 4096:
-            _ON_CACHE.clear()
-        _ON_CACHE[key] = out
+        if len(cache) >= _ON_CACHE_SIZE:
+            cache.clear()
+        cache[key] = out
     return out
-
-
-_ON_CACHE: dict[tuple, Markup] = {}
-_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def _on_attrs(url: str, event: str, trigger: str | None, confirm: str | None,
@@ -327,22 +366,22 @@ def _on_attrs(url: str, event: str, trigger: str | None, confirm: str | None,
 def slot(name: str) -> Markup:
     """Render the child in slot ``name`` (eager ``children()`` or ``call_in_slot``)."""
     frame = _frame("slot")
-    rec = frame.rs.instances[frame.iid]
+    rec = frame.scope.instances[frame.iid]
     child = rec.get("children", {}).get(name)
     if child is None:
         raise LookupError(f"{type(frame.obj).__qualname__} has no child in slot {name!r}")
-    return render_instance(frame.rs, child)
+    return render_instance(frame.scope, child)
 
 
 def has_slot(name: str) -> bool:
     frame = _frame("has_slot")
-    return name in frame.rs.instances[frame.iid].get("children", {})
+    return name in frame.scope.instances[frame.iid].get("children", {})
 
 
 def keyed(slot: str, tag: str = "div", **attributes: Any) -> Markup:
     """Render a keyed child list (``set_keyed_children``) inside its container element."""
     frame = _frame("keyed")
-    return keyed_container(frame.rs, frame.iid, slot, tag, attributes)
+    return keyed_container(frame.scope, frame.iid, slot, tag, attributes)
 
 
 def keyed_container(rs: RenderState, iid: str, slot: str, tag: str = "div",
@@ -368,7 +407,7 @@ def keyed_container(rs: RenderState, iid: str, slot: str, tag: str = "div",
 def back_button(label: str = "Back", **attributes: Any) -> Markup:
     """A button that rewinds the conversation one step (conversation history, not the browser's)."""
     frame = _frame("back_button")
-    url = frame.rs.urls.back(frame.rs.cid)
+    url = frame.scope.urls.back(frame.scope.cid)
     extra_class = attributes.pop("class", None) or attributes.pop("class_", None)
     css = "stube-button" + (f" {extra_class}" if extra_class else "")
     rest = attrs(attributes)
@@ -384,7 +423,7 @@ def upload(event: str) -> Markup:
     ``<form {{ upload("received") }}><input type="file" name="file"> ...</form>``
     """
     frame = _frame("upload")
-    url = frame.rs.urls.event(frame.rs.cid, frame.iid, event)
+    url = frame.scope.urls.event(frame.scope.cid, frame.iid, event)
     return Markup(
         f'hx-post="{escape(url)}" hx-encoding="multipart/form-data" '
         f'action="{escape(url)}" method="post" enctype="multipart/form-data"'

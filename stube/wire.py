@@ -43,7 +43,8 @@ def partials(fragments: Iterable[Fragment], *, cid: str, ended_html: Callable[[]
 
     History fragments are left to response headers unless ``history_in_headers``
     is false (SSE has no headers), then they become small scripts.
-    ``ended_html()`` renders what a finished conversation shows (only when one ends).
+    A ``CLOSE`` fragment shows its own HTML; ``ended_html()`` renders what a
+    finished conversation shows when the fragment carries none.
     """
     out: list[str] = []
     for f in fragments:
@@ -64,7 +65,7 @@ def partials(fragments: Iterable[Fragment], *, cid: str, ended_html: Callable[[]
                 out.append('<hx-partial hx-target="body" hx-swap="beforeend">'
                            f'{history_script(f.html, f.mode == "push")}</hx-partial>')
         elif kind == fr.CLOSE:
-            out.append(closing(cid, ended_html()))
+            out.append(closing(cid, f.html or ended_html()))
     return "".join(out)
 
 
@@ -93,7 +94,7 @@ def header_url(url: str) -> str:
     return quote(url, safe=_URL_SAFE)
 
 
-def sse_message(data: str, *, event_id: int | None = None) -> bytes:
+def sse_message(data: str, *, event_id: int | str | None = None) -> bytes:
     """One server-sent event carrying ``data`` (split into ``data:`` lines)."""
     lines = []
     if event_id is not None:

@@ -19,6 +19,7 @@ from stube import (
     set_keyed_children,
 )
 from stube.testing import Harness
+from tests.components import debugging
 
 STOPPED: list[str] = []
 
@@ -345,7 +346,7 @@ def test_answer_error_goes_to_the_callers_on_error_method_not_the_resume() -> No
 
 
 def test_answer_error_without_on_error_shows_a_banner_on_the_caller() -> None:
-    h = Harness(Page())
+    h = debugging(Harness(Page()))
     page = h.top.iid
     h.dispatch("ask_without_on_error")
     frags = h.dispatch("fail", message="disk full")

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 from typing import Any
 
 import pytest
 
 from stube import Component, EffectError, answer, call, event, patch
+from stube.kernel import Env, boot
+from stube.paint import GENERIC_ERROR
 from stube.testing import Harness
+from tests.components import debugging
 
 
 class Child(Component):
@@ -91,7 +95,7 @@ def kinds(frags: list[Any]) -> list[str]:
 
 
 def test_a_raising_handler_leaves_the_conversation_exactly_as_it_was() -> None:
-    h = Harness(Panel())
+    h = debugging(Harness(Panel()))
     h.dispatch("inc")
     before = h.conversation
     snapshot = copy.deepcopy(before)
@@ -108,7 +112,7 @@ def test_a_raising_handler_leaves_the_conversation_exactly_as_it_was() -> None:
 
 
 def test_the_banner_targets_the_instance_that_failed_and_escapes_the_message() -> None:
-    h = Harness(Panel())
+    h = debugging(Harness(Panel()))
     child = h.find(Child).iid
     frags = h.dispatch("explode", target=child)
     assert [(f.kind, f.target) for f in frags] == [("error", child)]
@@ -117,7 +121,7 @@ def test_the_banner_targets_the_instance_that_failed_and_escapes_the_message() -
 
 
 def test_an_exception_without_a_message_shows_its_class_name() -> None:
-    h = Harness(Panel())
+    h = debugging(Harness(Panel()))
     frags = h.dispatch("silent")
     assert '<span class="stube-error-message">KeyError</span>' in frags[0].html
 
@@ -162,7 +166,7 @@ def test_a_render_error_in_a_full_page_render_is_a_banner_not_an_exception() -> 
                 raise RuntimeError("template exploded")
             return "<div>fine</div>"
 
-    h = Harness(Flaky())
+    h = debugging(Harness(Flaky()))
     Flaky.broken = True          # e.g. a template edited under a running server
     html = h.html()
     assert 'class="stube-error"' in html and "phase=render" in html and "template exploded" in html
@@ -182,3 +186,48 @@ def test_the_conversation_keeps_working_after_an_error() -> None:
     assert h.error is None and h.top.n == 1
     assert kinds(frags) == ["morph"]
     assert h.roundtrip() == h.conversation
+
+
+def test_without_debug_a_banner_shows_a_generic_message_and_an_error_id_from_the_log(
+        caplog: pytest.LogCaptureFixture) -> None:
+    h = Harness(Panel())
+    with caplog.at_level(logging.ERROR, logger="stube"):
+        [frag] = h.dispatch("explode")
+    assert "kaboom" not in frag.html
+    assert f'<span class="stube-error-message">{GENERIC_ERROR}</span>' in frag.html
+    match = re.search(r'<code class="stube-error-id">error ([0-9a-f]{8})</code>', frag.html)
+    assert match is not None, frag.html
+    assert f"error={match.group(1)}: kaboom" in caplog.text    # the id finds the log line
+
+
+def test_each_error_gets_its_own_id() -> None:
+    h = Harness(Panel())
+    ids = {re.search(r"error ([0-9a-f]{8})<", h.dispatch("explode")[0].html).group(1)  # type: ignore[union-attr]
+           for _ in range(3)}
+    assert len(ids) == 3
+
+
+def test_a_render_error_without_debug_hides_the_text_too() -> None:
+    class Flaky2(Component):
+        broken = False
+
+        def render(self) -> str:
+            if Flaky2.broken:
+                raise RuntimeError("secret path /srv/x")
+            return "<div>fine</div>"
+
+    h = Harness(Flaky2())
+    Flaky2.broken = True
+    html = h.html()
+    assert 'class="stube-error"' in html and "secret path" not in html and GENERIC_ERROR in html
+
+
+def test_debug_env_shows_the_exception_text_from_the_first_render() -> None:
+    class BadStart(Component):
+        template_string = "<div {{ root() }}>x</div>"
+
+        def start(self) -> None:
+            raise RuntimeError("start exploded")
+
+    assert "start exploded" in boot(BadStart(), Env(debug=True)).fragments[0].html
+    assert "start exploded" not in boot(BadStart(), Env()).fragments[0].html

@@ -21,6 +21,7 @@ from stube import (
     replace,
     set_keyed_children,
 )
+from stube.kernel import Env
 from stube.testing import Harness
 
 LOG: list[str] = []
@@ -233,7 +234,8 @@ def test_a_failing_start_at_mint_paints_a_banner_page() -> None:
     h = Harness(Bad())
     assert isinstance(h.error, RuntimeError)
     assert kinds(h.fragments) == ["page"]
-    assert 'class="stube-error"' in h.fragments[0].html and "start failed" in h.fragments[0].html
+    assert 'class="stube-error"' in h.fragments[0].html and "start failed" not in h.fragments[0].html
+    assert "start failed" in kernel.boot(Bad(), Env(debug=True)).fragments[0].html
 
 
 # -- stop ---------------------------------------------------------------------------------------

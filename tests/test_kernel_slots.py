@@ -10,6 +10,7 @@ from stube import Component, EffectError, answer, answer_error, call, call_in_sl
 from stube import conversation as cv
 from stube.render import has_slot, root, slot
 from stube.testing import Harness
+from tests.components import debugging
 
 STOPPED: list[str] = []
 
@@ -265,7 +266,7 @@ def test_answer_error_from_a_slot_child_reaches_on_error() -> None:
 
 
 def test_answer_error_from_a_slot_child_without_on_error_is_a_banner_on_the_parent() -> None:
-    h = Harness(Board())
+    h = debugging(Harness(Board()))
     board = h.top.iid
     h.dispatch("edit_unhandled")
     frags = h.dispatch("fail", target=child(h, "a"))

@@ -4,23 +4,7 @@ from typing import Any
 
 from stube import Component, call_in_slot, event, set_keyed_children
 from stube.testing import Harness
-
-
-class Leaf(Component):
-    template_string = '<i {{ root() }}>{{ self.label }}</i>'
-
-    def __init__(self, label: str = "") -> None:
-        self.label = label
-
-
-class Group(Component):
-    template_string = '<section {{ root() }}>{{ keyed("leaves") }}</section>'
-
-    def __init__(self, n: int = 2) -> None:
-        self.n = n
-
-    def start(self) -> Any:
-        return set_keyed_children("leaves", [(i, Leaf(f"leaf{i}")) for i in range(self.n)])
+from tests.components import Group, Leaf
 
 
 class Board(Component):

@@ -6,14 +6,8 @@ from typing import Any
 
 from stube import Component, call_in_slot, event, set_keyed_children
 from stube.testing import Harness
+from tests.components import Leaf
 from tests.kernel_regressions.minidom import Dom
-
-
-class Leaf(Component):
-    template_string = '<i {{ root() }}>{{ self.t }}</i>'
-
-    def __init__(self, t: str = "") -> None:
-        self.t = t
 
 
 class Card(Component):

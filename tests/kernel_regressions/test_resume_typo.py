@@ -3,20 +3,9 @@ child answers; that answer is then rolled back on every attempt, so the user is
 stuck in the dialog (Yes/No both fail) with no way out but the back button."""
 from typing import Any
 
-from stube import Component, answer, call, event
+from stube import Component, call, event
 from stube.testing import Harness
-
-
-class Confirm(Component):
-    template_string = '<div {{ root() }}>sure?</div>'
-
-    @event
-    def yes(self) -> Any:
-        return answer(True)
-
-    @event
-    def no(self) -> Any:
-        return answer(False)
+from tests.components import Confirm
 
 
 class Doc(Component):

@@ -1,0 +1,239 @@
+"""Painting: a transaction's :class:`~stube.txn.PaintPlan` becomes fragments.
+
+Also the HTML the kernel itself makes: error banners, the page a finished
+conversation shows, and the root's URL projection (one copy of it).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from html.parser import HTMLParser
+from typing import Any
+
+from markupsafe import Markup, escape
+
+from . import fragments as fr
+from .component import Component, build
+from .context import ambient
+from .errors import EffectError, error_message
+from .fragments import Fragment
+from .render import RenderState, Urls, render_instance
+from .txn import Env, Txn
+
+log = logging.getLogger("stube")
+
+#: What a banner says when the host is not in debug mode (the exception text may hold secrets).
+GENERIC_ERROR = "Something went wrong."
+
+
+# -- the page --
+
+
+def render_state(tx: Txn) -> RenderState:
+    return RenderState(tx.instances, tx.cid, Urls(tx.conv.get("base") or ""), tx.env.templates)
+
+
+def paint(tx: Txn) -> list[Fragment]:
+    """Render what changed: the whole page if the top frame changed, else each dirty instance."""
+    plan = tx.plan
+    if tx.ended:
+        return [*plan.extras, Fragment(fr.CLOSE, target=tx.cid, html=ended_html(tx))]
+    if not tx.stack:
+        return list(plan.extras)
+    top = tx.stack[-1]
+    rs = render_state(tx)
+    if tx.conv.get("painted") != top:
+        return _new_page(tx, rs, top)
+    render = [iid for iid in plan.wanted()
+              if iid in tx.instances and iid not in plan.banners and tx.displayed(iid)]
+    chosen = set(render)
+    render = [iid for iid in render if not any(a in chosen for a in tx.ancestors(iid))]
+    out, filled = _placed(tx, rs, covered=set(render))
+    for iid in render:
+        if not _inside(tx, iid, filled):
+            out.append(Fragment(fr.MORPH, target=iid, html=str(render_instance(rs, iid)), source=iid))
+    out.extend(b for b in plan.banners.values() if tx.displayed(b.target))
+    out.extend(plan.extras)
+    return out
+
+
+def render_page(conv: dict[str, Any], env: Env) -> Markup:
+    """The top frame's full HTML (what the conversation's container shows); a banner if it fails."""
+    iid = conv["stack"][-1] if conv["stack"] else None
+    if iid is None:
+        return Markup("")
+    with ambient(env.app, conv.get("principal"), conv["id"]):
+        rs = RenderState(conv["instances"], conv["id"], Urls(conv.get("base") or ""), env.templates)
+        try:
+            return render_instance(rs, iid)
+        except Exception as exc:
+            return Markup(error_banner(conv["id"], iid, "render", exc, debug=env.debug))
+
+
+def _new_page(tx: Txn, rs: RenderState, top: str) -> list[Fragment]:
+    """A new top frame: one PAGE fragment (or its banner), then other banners and extras."""
+    plan = tx.plan
+    banner = plan.banners.get(top)
+    html = banner.html if banner else render_instance(rs, top)
+    out = [Fragment(fr.PAGE, target=tx.cid, html=str(html), source=top)]
+    tx.set_top("painted", top)
+    out.extend(b for iid, b in plan.banners.items() if iid != top and tx.displayed(iid))
+    out.extend(plan.extras)
+    return out
+
+
+def _placed(tx: Txn, rs: RenderState, covered: set[str]) -> tuple[list[Fragment], set[str]]:
+    """The structural fragments a re-render does not cover, filled; and the instances they filled.
+
+    Instances whose whole markup already went out with a structural fragment (a
+    keyed insert, a slot swap): what their own ``start()`` did inside them is in
+    that markup.
+    """
+    out: list[Fragment] = []
+    filled: set[str] = set()
+    for frag, fill in tx.plan.placed:
+        source = frag.source
+        if source in covered or any(a in covered for a in tx.ancestors(source)):
+            continue
+        if source not in tx.instances or not tx.displayed(source) or _inside(tx, source, filled):
+            continue
+        if frag.kind == fr.REMOVE and frag.target in tx.undo_i and tx.undo_i[frag.target] is None:
+            continue  # created and removed within this step: its insert was dropped, it never showed
+        if fill is not None:
+            if fill not in tx.instances:
+                continue
+            frag.html = str(render_instance(rs, fill))
+            filled.add(fill)
+        out.append(frag)
+    return out, filled
+
+
+def _inside(tx: Txn, iid: str, filled: set[str]) -> bool:
+    return iid in filled or any(a in filled for a in tx.ancestors(iid))
+
+
+def ended_html(tx: Txn) -> str:
+    """What a finished conversation shows (``stube/ended.html``); ``""`` lets the host render it."""
+    conv = tx.conv
+    try:
+        return tx.env.templates.get("stube/ended.html").render(
+            restart=Urls(conv.get("base") or "").page(conv.get("mount") or "/"), result=conv.get("result"))
+    except Exception:
+        log.exception("stube/ended.html failed to render cid=%s", tx.cid)
+        return ""
+
+
+# -- the root URL --
+
+
+def url_of(cls: type[Component], obj: Component) -> tuple[str, str | None]:
+    """``(mode, url)`` from the root's ``url()`` hook, checked."""
+    value = cls.url(obj)
+    if value is None:
+        return "replace", None
+    if isinstance(value, str):
+        return "replace", value
+    if isinstance(value, (tuple, list)) and len(value) == 2 and value[0] in ("push", "replace") \
+            and isinstance(value[1], str):
+        return value[0], value[1]
+    raise EffectError(f"{cls.__qualname__}.url() returned {value!r}; return a str, ('push', url), "
+                      "('replace', url) or None")
+
+
+def root_url(tx: Txn) -> tuple[str, str | None] | None:
+    """The root's URL projection ``(mode, url)``; ``None`` when there is no root or no ``url()`` hook."""
+    if not tx.stack:
+        return None
+    root = tx.stack[0]
+    cls = tx.cls_of(root)
+    if "url" not in cls._stube_hooks:
+        return None
+    return url_of(cls, build(cls, tx.instances[root]["state"], root, copy=False))
+
+
+def project_url(tx: Txn) -> None:
+    """Sync ``last_url`` with the root's projection; a move tells the browser (unless ``history()`` did)."""
+    projection = root_url(tx)
+    if projection is None:
+        return
+    mode, url = projection
+    if url is None or url == tx.conv.get("last_url"):
+        return
+    tx.set_top("last_url", url)
+    tx.history(url, mode)
+
+
+# -- banners --
+
+
+def new_error_id() -> str:
+    """A short id that ties a banner to its log line."""
+    return secrets.token_hex(4)
+
+
+def banner_html(cid: str, iid: str, phase: str, message: str, error_id: str | None = None) -> str:
+    """The error banner that stands in for instance ``iid``."""
+    ref = f' <code class="stube-error-id">error {error_id}</code>' if error_id else ""
+    return (
+        f'<div id="{iid}" class="stube-error" role="alert" data-stube-error="true">'
+        f"<!-- stube error: cid={cid} iid={iid} phase={phase} -->"
+        f'<strong class="stube-error-title">Component error</strong> '
+        f'<span class="stube-error-message">{escape(message)}</span>{ref}</div>'
+    )
+
+
+def error_banner(cid: str, iid: str, phase: str, error: Any, *, debug: bool, traceback: bool = True) -> str:
+    """Log ``error`` with a new error id and return its banner.
+
+    The banner shows the error text only when ``debug``; otherwise a generic
+    message and the id, which also appears in the log line.
+    """
+    error_id = new_error_id()
+    message = error_message(error)
+    exc_info = error if traceback and isinstance(error, BaseException) else None
+    log.error("stube component error cid=%s iid=%s phase=%s error=%s: %s", cid, iid, phase, error_id, message,
+              exc_info=exc_info)
+    return banner_html(cid, iid, phase, message if debug else GENERIC_ERROR, error_id)
+
+
+def failure(conv: dict[str, Any], iid: str, error: BaseException, phase: str, *, debug: bool) -> Fragment:
+    """The banner of a failed fold: the whole page when ``iid`` is a top frame not yet shown."""
+    html = error_banner(conv["id"], iid, phase, error, debug=debug)
+    stack = conv["stack"]
+    if stack and stack[-1] == iid and conv.get("painted") != iid:
+        return Fragment(fr.PAGE, target=conv["id"], html=html, source=iid)
+    return Fragment(fr.ERROR, target=iid, html=html, source=iid)
+
+
+def banner(tx: Txn, iid: str, error: Any, phase: str) -> None:
+    """Show an error banner in place of ``iid`` when this step paints."""
+    html = error_banner(tx.cid, iid, phase, error, debug=tx.env.debug, traceback=False)
+    tx.plan.banner(iid, Fragment(fr.ERROR, target=iid, html=html, source=iid))
+
+
+# -- patch targets --
+
+
+class _FirstTag(HTMLParser):
+    """The attributes of the first start tag (a real parser: quoted values may hold anything)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.attrs: dict[str, str | None] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.attrs is None:
+            self.attrs = dict(attrs)
+
+    handle_startendtag = handle_starttag
+
+
+def patch_target(html: str) -> str | None:
+    """The id of the top element of ``patch()`` HTML (``None`` when it has none)."""
+    if not html.lstrip().startswith("<"):
+        return None
+    parser = _FirstTag()
+    parser.feed(html)
+    parser.close()
+    return (parser.attrs or {}).get("id") or None
