@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-import stube.flows
 from stube import StubeError
 from stube.conversation import new_cid
 from stube.store import StaleWrite, encode
@@ -228,22 +227,6 @@ async def test_a_prefix_keeps_apps_apart(redis_url: str, raw) -> None:
     finally:
         await a.aclose()
         await b.aclose()
-
-
-async def test_live_flows_are_skipped_with_one_warning_per_conversation(
-        store: RedisStore, raw, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    flowing, plain = counter_conversation(), counter_conversation()
-    monkeypatch.setattr(stube.flows, "live_continuations",
-                        lambda conv: [("ix-00000000aa", "app.wizard")] if conv["id"] == flowing["id"] else [])
-    caplog.set_level(logging.WARNING, logger="stube.store")
-    for version in range(20, 24):
-        for conv in (flowing, plain):
-            conv["version"] = version
-            await store.save(conv)
-    assert await raw.keys("*") == [f"stube:conv:{plain['id']}".encode()]
-    warnings = store_records(caplog, logging.WARNING)
-    assert len(warnings) == 1
-    assert flowing["id"] in warnings[0] and "app.wizard" in warnings[0]
 
 
 async def test_concurrent_saves_of_one_conversation_keep_the_newest(store: RedisStore) -> None:
