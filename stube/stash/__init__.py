@@ -40,6 +40,7 @@ from .actor import SessionStash, Stash
 from .base import CORRUPT, DEFAULT_IDLE, DEFAULT_TTL, MAX_ATTEMPTS, StashConflict, StashStore
 from .file import FileStashStore
 from .memory import InMemoryStashStore
+from .sqlite import SQLiteStashStore
 
 __all__ = [
     "CORRUPT",
@@ -48,6 +49,7 @@ __all__ = [
     "MAX_ATTEMPTS",
     "FileStashStore",
     "InMemoryStashStore",
+    "SQLiteStashStore",
     "SessionStash",
     "Stash",
     "StashConflict",
