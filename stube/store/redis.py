@@ -40,14 +40,15 @@ log = logging.getLogger("stube.store")
 
 # KEYS[1] the conversation's key; ARGV[1] the incoming version, ARGV[2] this save's write token,
 # ARGV[3] the new value, ARGV[4] the version this store last read or wrote ("" for a new one),
-# ARGV[5] " "-separated tokens of this store's saves whose outcome is unknown (their reply was lost).
+# ARGV[5] " "-separated tokens of this store's saves whose outcome is unknown (their reply was lost);
+# "!deleted" among them: a delete of ours whose outcome is unknown (an absent key is then no conflict).
 # A compare-and-set: the write lands only on top of what this process last saw. Returns -1 when
 # written (or already stored, identical), -2 when the key is gone, else the stored version.
 # A stored value without a readable head (not ours) is overwritten; load_all would skip it anyway.
 _SAVE = """
 local head = redis.call('GETRANGE', KEYS[1], 0, 127)
 if head == '' then
-  if ARGV[4] ~= '' then
+  if ARGV[4] ~= '' and not string.find(' ' .. ARGV[5] .. ' ', ' !deleted ', 1, true) then
     return -2
   end
 else
@@ -250,13 +251,17 @@ class RedisStore:
     async def delete(self, cid: str) -> None:
         key = self.key(cid)
         self._encoder.forget(cid)
-        self._seen.pop(cid, None)
-        self._unconfirmed.pop(cid, None)
 
         async def remove() -> None:
             if self._slots is None:
                 self._slots = asyncio.Semaphore(self.max_connections)
-            async with self._slots:
-                await self.client.delete(key)
+            try:
+                async with self._slots:
+                    await self.client.delete(key)
+            except Exception:
+                self._unconfirmed[cid] = (self._unconfirmed.get(cid, []) + ["!deleted"])[-8:]
+                raise
+            self._seen.pop(cid, None)
+            self._unconfirmed.pop(cid, None)
 
         await self._lanes.submit(cid, remove)

@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS stube_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITH
 """
 
 _SPLIT = ("instances", "history")
+_DELETED = "!deleted"  # in a conversation's unconfirmed tokens: a delete of ours whose outcome is unknown
 
 
 @dataclass
@@ -227,9 +228,17 @@ class SQLiteStore:
     async def delete(self, cid: str) -> None:
         require_cid(cid)
         self._saved.pop(cid, None)
-        self._seen.pop(cid, None)
-        self._unconfirmed.pop(cid, None)
-        await self._lanes.submit(cid, lambda: self._db.run(_delete, cid))
+
+        async def remove() -> None:
+            try:
+                await self._db.run(_delete, cid)
+            except Exception:
+                self._unconfirmed[cid] = (self._unconfirmed.get(cid, []) + [_DELETED])[-8:]
+                raise
+            self._seen.pop(cid, None)
+            self._unconfirmed.pop(cid, None)
+
+        await self._lanes.submit(cid, remove)
 
     async def check(self) -> None:
         """Raise unless a durable write transaction on the file works now."""
@@ -295,7 +304,7 @@ def _write(conn: sqlite3.Connection, cid: str, version: int, token: str, plan: _
     """-1 when written, -3 when already stored identically, -2 when deleted elsewhere, else the stored version."""
     with transaction(conn):
         row = conn.execute("SELECT version, token FROM stube_conv WHERE cid = ?", (cid,)).fetchone()
-        if row is None and seen is not None:
+        if row is None and seen is not None and _DELETED not in maybe:  # a delete of ours may have landed
             return -2
         ours = row is not None and row[1] in maybe
         if row is not None and not ours and (seen is None or row[0] != seen):
