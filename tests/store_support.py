@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from stube import Component, answer, call, event
+from stube import Component, answer, call, event, set_keyed_children
 from stube.conversation import new_cid
 from stube.store import FileStore, InMemoryStore
 from stube.store.sqlite import SQLiteStore
@@ -176,3 +176,36 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         yield b
     finally:
         await b.aclose()
+
+
+class Item(Component):
+    name = "store-tests/item"
+    template_string = '<li {{ root() }}>{{ self.label }} {{ self.n }} <button {{ on("inc") }}>+</button></li>'
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.n = 0
+
+    @event
+    def inc(self) -> None:
+        self.n += 1
+
+
+class Page(Component):
+    """A page of ``size`` keyed items: an event on one item changes that item only."""
+
+    name = "store-tests/page"
+    template_string = '<div {{ root() }}>{{ keyed("items", tag="ul") }}</div>'
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def start(self) -> Any:
+        return set_keyed_children("items", [(f"k{i}", Item(f"item {i}")) for i in range(self.size)])
+
+
+def page_harness(size: int) -> tuple[Harness, str]:
+    """A mounted page of ``size`` items and the instance id of its first item."""
+    h = Harness(Page(size))
+    group = h.conversation["instances"][h.conversation["stack"][0]]["keyed"]["items"]
+    return h, group["iids"]["k0"]

@@ -57,9 +57,10 @@ else
     stored = tonumber(stored)
     local ours = token ~= '' and string.find(' ' .. ARGV[5] .. ' ', ' ' .. token .. ' ', 1, true)
     if not ours and (ARGV[4] == '' or stored ~= tonumber(ARGV[4])) then
-      -- Not what this process last saw. The very same conversation stored again is harmless.
+      -- Not what this process last saw. The very same conversation stored again by a process that
+      -- never read it is harmless; one that read an older version is another event: a conflict.
       local at = string.match(ARGV[3], '^{"v":%d+,"w":"[%w_%-]*","conv":()')
-      if stored == tonumber(ARGV[1]) and string.sub(redis.call('GET', KEYS[1]), #lead + 1) == string.sub(ARGV[3], at) then
+      if ARGV[4] == '' and stored == tonumber(ARGV[1]) and string.sub(redis.call('GET', KEYS[1]), #lead + 1) == string.sub(ARGV[3], at) then
         return -1
       end
       return stored

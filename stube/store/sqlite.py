@@ -308,8 +308,10 @@ def _write(conn: sqlite3.Connection, cid: str, version: int, token: str, plan: _
             return -2
         ours = row is not None and row[1] in maybe
         if row is not None and not ours and (seen is None or row[0] != seen):
-            # Not what this store last saw, nor its own write. The very same conversation is harmless.
-            return -3 if row[0] == version and _same(conn, cid, plan.value) else int(row[0])
+            # Not what this store last saw, nor its own write. The very same conversation from a store
+            # that never read it (a restored copy saved again) is harmless; from one that read an older
+            # version it is another event with the same outcome, and must not be swallowed.
+            return -3 if row[0] == version and seen is None and _same(conn, cid, plan.value) else int(row[0])
         if ours and not plan.full:
             _make_full(plan)  # our write of unknown outcome landed: its rows are not what we planned on
         conn.execute("INSERT OR REPLACE INTO stube_conv VALUES (?, ?, ?, ?)", (cid, version, token, plan.head))
