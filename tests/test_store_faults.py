@@ -56,7 +56,7 @@ async def test_a_read_only_folder_fails_file_saves_deletes_and_the_check(
     conv = counter_conversation()
     await store.save(conv)
     if os.geteuid() == 0:  # root writes through permission bits: make the folder refuse as a read-only mount
-        real_open, real_unlink = os.open, os.unlink
+        real_open = os.open
 
         def read_only_open(path: Any, flags: int, *args: Any, **kw: Any) -> int:
             if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):

@@ -36,7 +36,7 @@ def _same(a: Any, b: Any) -> bool:
         return a.keys() == b.keys() and all(_same(v, b[k]) for k, v in a.items())
     if t is list:
         return len(a) == len(b) and all(map(_same, a, b))
-    return a == b
+    return bool(a == b)
 
 
 def _clean(state: Any) -> dict[str, Any]:
@@ -50,7 +50,7 @@ def _clean(state: Any) -> dict[str, Any]:
     if len(good) != len(views):
         log.warning("stash state had %d malformed view slice(s); they were ignored", len(views) - len(good))
         state = {**state, "views": good}
-    return state
+    return dict(state)
 
 
 def _merge(view: str, changes: dict[str, Any], vsn: int) -> Change:
@@ -110,7 +110,8 @@ def _check_vsn(vsn: Any) -> int:
 def _check_changes(view: str, changes: Any) -> dict[str, Any]:
     if not isinstance(changes, Mapping):
         raise StateError(f"stash changes for {view} must be a dict with str keys, got {type(changes).__name__}")
-    return json_copy(dict(changes), f"stash[{view!r}]")
+    copied: dict[str, Any] = json_copy(dict(changes), f"stash[{view!r}]")
+    return copied
 
 
 class _Actor:
@@ -282,7 +283,8 @@ class Stash:
         state = actor.state
         if state is None or self._expired(state, now_ms):
             return {}
-        return state["views"]
+        views: Views = state["views"]
+        return views
 
     async def _read(self, actor: _Actor) -> Views:
         """Fresh views from the store (another process may have written), expiring lazily."""
@@ -309,7 +311,8 @@ class Stash:
                 except Exception:
                     actor.loaded = False
                     log.warning("stash: refreshing last_seen_at failed", exc_info=True)
-            return state["views"]
+            views: Views = state["views"]
+            return views
         actor.loaded = False
         return {}
 

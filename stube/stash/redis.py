@@ -77,6 +77,8 @@ class RedisStashStore:
             return None
         version = version.decode() if isinstance(version, bytes) else version
         try:
+            if body is None:
+                raise ValueError("no state")
             state = json.loads(body)
             if not isinstance(state, dict):
                 raise ValueError("not an object")

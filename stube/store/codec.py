@@ -90,11 +90,7 @@ def require_cid(cid: Any) -> str:
     """``cid`` if it is a well-formed conversation id, else ``ValueError`` (nothing is touched)."""
     if not valid_cid(cid):
         raise ValueError(f"not a conversation id: {cid!r}")
-    return cid
-
-
-def _is_int(value: Any) -> bool:
-    return type(value) is int
+    return str(cid)
 
 
 def check_conversation(value: Any, cid: str | None = None) -> str | None:
@@ -107,10 +103,10 @@ def check_conversation(value: Any, cid: str | None = None) -> str | None:
     if cid is not None and got != cid:
         return f"id {got!r} does not match its name {cid!r}"
     fmt = value.get("format")
-    if not _is_int(fmt) or not 1 <= fmt <= cv.FORMAT:
+    if type(fmt) is not int or not 1 <= fmt <= cv.FORMAT:
         return f"unsupported format {fmt!r}"
     version = value.get("version")
-    if not _is_int(version) or version < 0:
+    if type(version) is not int or version < 0:
         return f"version {version!r} is not a non-negative int"
     stack, instances = value.get("stack"), value.get("instances")
     if not isinstance(stack, list) or not all(isinstance(i, str) for i in stack):

@@ -60,7 +60,8 @@ else
       -- Not what this process last saw. The very same conversation stored again by a process that
       -- never read it is harmless; one that read an older version is another event: a conflict.
       local at = string.match(ARGV[3], '^{"v":%d+,"w":"[%w_%-]*","conv":()')
-      if ARGV[4] == '' and stored == tonumber(ARGV[1]) and string.sub(redis.call('GET', KEYS[1]), #lead + 1) == string.sub(ARGV[3], at) then
+      if ARGV[4] == '' and stored == tonumber(ARGV[1])
+          and string.sub(redis.call('GET', KEYS[1]), #lead + 1) == string.sub(ARGV[3], at) then
         return -1
       end
       return stored
@@ -142,24 +143,24 @@ class RedisStore:
         if client is not None:
             await client.aclose()
 
-    async def load_all(self) -> dict[str, dict]:
+    async def load_all(self) -> dict[str, dict[str, Any]]:
         """Every stored conversation, read with ``SCAN`` + ``MGET`` in batches (never ``KEYS``)."""
         r = self.client
         pattern = _GLOB.sub(r"\\\1", self.prefix) + "*"
         prefix = self.prefix.encode()
-        out: dict[str, dict] = {}
+        out: dict[str, dict[str, Any]] = {}
         cursor = 0
         while True:
             cursor, keys = await r.scan(cursor, match=pattern, count=self.batch)
             if keys:
                 values = await r.mget(keys)
                 with _gc_paused():  # a batch of fresh objects that are all kept: no use collecting
-                    for key, raw in zip(keys, values):
+                    for key, raw in zip(keys, values, strict=True):
                         self._restore(key, raw, prefix, out)
             if cursor == 0:
                 return out
 
-    def _restore(self, key: bytes, raw: bytes | None, prefix: bytes, out: dict[str, dict]) -> None:
+    def _restore(self, key: bytes, raw: bytes | None, prefix: bytes, out: dict[str, dict[str, Any]]) -> None:
         name = key.decode("utf-8", "replace")
         cid = name[len(self.prefix):] if key.startswith(prefix) else name
         if raw is None or name == self.check_key:  # deleted between SCAN and MGET, or not ours
@@ -186,10 +187,10 @@ class RedisStore:
         out[cid] = conv
         self._seen[cid] = conv["version"]
 
-    async def load(self, cid: str) -> dict | None:
+    async def load(self, cid: str) -> dict[str, Any] | None:
         """One stored conversation (``None`` if absent or unreadable): for an id this process does not hold."""
         key = self.key(cid)
-        out: dict[str, dict] = {}
+        out: dict[str, dict[str, Any]] = {}
         self._restore(key.encode(), await self.client.get(key), self.prefix.encode(), out)
         return out.get(cid)
 
@@ -206,7 +207,7 @@ class RedisStore:
             if not await self.client.set(self.check_key, self.writer, px=60_000):
                 raise ConnectionError(f"{self!r}: the check write was not acknowledged")
 
-    async def save(self, conv: dict) -> None:
+    async def save(self, conv: dict[str, Any]) -> None:
         """Write ``conv`` unless another process stored its version or a newer one (:class:`StaleWrite`)."""
         cid = require_cid(conv.get("id") if isinstance(conv, dict) else None)
         version = conv.get("version")

@@ -296,7 +296,7 @@ def _make_full(plan: _Plan) -> None:
     saved.next_pos = len(saved.pos)
     plan.full, plan.removed, plan.keep = True, [], None
     plan.upserts = [(i, saved.pos[i], encode(r)) for i, r in instances.items()]
-    plan.entries = [(s, encode(e)) for s, e in zip(saved.seqs, plan.value["history"])]
+    plan.entries = [(s, encode(e)) for s, e in zip(saved.seqs, plan.value["history"], strict=True)]
 
 
 def _write(conn: sqlite3.Connection, cid: str, version: int, token: str, plan: _Plan,
