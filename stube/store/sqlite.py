@@ -88,14 +88,16 @@ def _plan(prev: _Saved | None, head: bytes, value: dict[str, Any]) -> _Plan:
                      entries=[(k, encode(e)) for k, e in enumerate(history)])
     plan = _Plan(head, value, _Saved(instances, dict(prev.pos), history, [], prev.next_pos), False)
     old, pos = prev.instances, plan.saved.pos
+    added = 0
     for iid, rec in instances.items():
         if old.get(iid) is not rec:  # replaced, never mutated: identity is change
             p = pos.get(iid)
             if p is None:
                 p = pos[iid] = plan.saved.next_pos
                 plan.saved.next_pos += 1
+                added += 1
             plan.upserts.append((iid, p, encode(rec)))
-    if len(old) + len(plan.upserts) != len(instances) or any(i not in instances for i in old):
+    if len(old) + added != len(instances):  # some of the old ones are gone
         plan.removed = [iid for iid in old if iid not in instances]
         for iid in plan.removed:
             del pos[iid]
