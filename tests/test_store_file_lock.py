@@ -73,3 +73,31 @@ def test_a_folder_held_by_another_process_refuses_this_one(tmp_path: Path) -> No
         holder.stdin.close()
         holder.wait(30)
     FileStore(folder)  # the holder exited: the lock went with it
+
+
+def test_a_child_forked_after_start_up_does_not_share_the_folder(tmp_path: Path) -> None:
+    """gunicorn --preload forks workers after the app (and its FileStore) was built: each is refused."""
+    import asyncio
+    import os
+
+    store = FileStore(tmp_path / "conversations")
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: using the inherited store must fail, not silently share the lock
+        code = 1
+        try:
+            asyncio.run(store.check())
+        except FolderInUse:
+            code = 3
+        except BaseException:
+            code = 2
+        finally:
+            os.write(write, bytes([code]))
+            os._exit(0)
+    os.close(write)
+    try:
+        assert os.read(read, 1) == bytes([3])
+    finally:
+        os.close(read)
+        os.waitpid(pid, 0)
+    asyncio.run(store.check())  # the parent still holds it

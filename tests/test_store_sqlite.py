@@ -125,3 +125,20 @@ async def test_two_processes_on_one_file_lose_no_update(tmp_path: Path) -> None:
     assert final["result"] == 2 * rounds  # every acknowledged save is there, none overwritten
     assert final["version"] == conv["version"] + 2 * rounds
     await store.aclose()
+
+
+async def test_conversations_and_the_stash_can_share_one_file(tmp_path: Path) -> None:
+    """The deployment guide's ``SQLiteStore("var/stube.db")`` + ``SQLiteStashStore("var/stube.db")``."""
+    from stube.stash import SQLiteStashStore, Stash
+
+    path = tmp_path / "stube.db"
+    store, stash = SQLiteStore(path), Stash(SQLiteStashStore(path), secret="s")
+    h, item = page_harness(2)
+    h.dispatch("inc", target=item)
+    await store.save(h.conversation)
+    await stash.session("sid").merge("v", {"k": 1})
+    await store.check()
+    assert await SQLiteStore(path).load_all() == {h.conversation["id"]: h.conversation}
+    assert await Stash(SQLiteStashStore(path), secret="s").session("sid").get_view("v") == {"k": 1}
+    await store.aclose()
+    await stash.aclose()

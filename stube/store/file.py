@@ -32,9 +32,11 @@ class FolderInUse(StubeError, RuntimeError):
     """Another process already uses this ``FileStore`` folder (it would lose that process's writes)."""
 
 
-# (st_dev, st_ino) of a locked folder -> [descriptor holding the flock, number of FileStores using it]
+# (st_dev, st_ino) of a locked folder -> [descriptor holding the flock, number of FileStores using it],
+# for the process in _owner: a forked child starts with none (the parent's locks are not its own).
 _held: dict[tuple[int, int], list[int]] = {}
 _held_mutex = threading.Lock()
+_owner = [os.getpid()]
 
 
 class _FolderLock:
@@ -60,6 +62,9 @@ class _FolderLock:
         st = os.fstat(fd)
         key = (st.st_dev, st.st_ino)
         with _held_mutex:
+            if _owner[0] != os.getpid():
+                _held.clear()
+                _owner[0] = os.getpid()
             held = _held.get(key)
             if held is not None and held[1] > 0:
                 os.close(fd)
@@ -83,7 +88,7 @@ class _FolderLock:
         if key is None or self._pid != os.getpid():
             return
         with _held_mutex:
-            held = _held.get(key)
+            held = _held.get(key) if _owner[0] == os.getpid() else None
             if held is None:
                 return
             held[1] -= 1
