@@ -52,8 +52,8 @@ def make(kind: str, folder: Path) -> Any:
     return SQLiteStore(folder / "store.sqlite")
 
 
-async def run(kind: str, size: int, events: int, folder: Path) -> tuple[float, float]:
-    """(bytes per event, events per second) for ``events`` events on a page of ``size``."""
+async def run(kind: str, size: int, events: int, folder: Path) -> tuple[float, float, float]:
+    """(bytes per event, events per second, saves per second) for ``events`` events on a page of ``size``."""
     store = make(kind, folder)
     h, item = page_harness(size)
     await store.save(h.conversation)
@@ -62,14 +62,17 @@ async def run(kind: str, size: int, events: int, folder: Path) -> tuple[float, f
         await store.save(h.conversation)
     before = getattr(store, "bytes_written", 0)
     started = time.perf_counter()
+    saving = 0.0
     for _ in range(events):
         h.dispatch("inc", target=item)
+        t = time.perf_counter()
         await store.save(h.conversation)
+        saving += time.perf_counter() - t
     elapsed = time.perf_counter() - started
     written = getattr(store, "bytes_written", 0) - before
     if hasattr(store, "aclose"):
         await store.aclose()
-    return written / events, events / elapsed
+    return written / events, events / elapsed, events / saving
 
 
 def fsync_p50(folder: Path, samples: int) -> float:
@@ -93,7 +96,7 @@ async def main(quick: bool, base: str | None) -> None:
     folder = Path(tempfile.mkdtemp(prefix="stube-bench-", dir=base))
     try:
         print(f"disk: {folder}  fsync p50: {fsync_p50(folder, 50 if quick else 300) * 1e3:.2f} ms")
-        print(f"{'store':8} {'page':>6} {'bytes/event':>12} {'events/s':>10}")
+        print(f"{'store':8} {'page':>6} {'bytes/event':>12} {'events/s':>10} {'saves/s':>10}")
         for kind in ("memory", "file", "sqlite"):
             figures = {}
             for size in (1, 1000):
@@ -101,10 +104,12 @@ async def main(quick: bool, base: str | None) -> None:
                 sub = folder / f"{kind}-{size}"
                 sub.mkdir()
                 figures[size] = await run(kind, size, events, sub)
-                print(f"{kind:8} {size:>6} {figures[size][0]:>12,.0f} {figures[size][1]:>10,.0f}")
-            (b1, r1), (b1000, r1000) = figures[1], figures[1000]
-            ratio_bytes = b1000 / b1 if b1 else float("nan")
-            print(f"{kind:8} {'1000:1':>6} {ratio_bytes:>11.2f}x {r1 / r1000:>9.2f}x  (bytes, time per event)")
+                b, e, v = figures[size]
+                print(f"{kind:8} {size:>6} {b:>12,.0f} {e:>10,.0f} {v:>10,.0f}")
+            (b1, e1, v1), (b1000, e1000, v1000) = figures[1], figures[1000]
+            ratio = f"{b1000 / b1:>11.2f}x" if b1 else f"{'-':>12}"
+            print(f"{kind:8} {'1000:1':>6} {ratio} {e1 / e1000:>9.2f}x {v1 / v1000:>9.2f}x"
+                  "  (bytes, time per event, time per save)")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
