@@ -75,6 +75,24 @@ async def run(kind: str, size: int, events: int, folder: Path) -> tuple[float, f
     return written / events, events / elapsed, events / saving
 
 
+async def concurrent_saves(kind: str, folder: Path, total: int) -> float:
+    """Saves per second with 100 conversations saving at once (each its own event, one at a time)."""
+    store = make(kind, folder)
+    pages = [page_harness(3) for _ in range(100)]
+    await asyncio.gather(*(store.save(h.conversation) for h, _ in pages))
+
+    async def worker(h: Any, item: str) -> None:
+        for _ in range(total // len(pages)):
+            h.dispatch("inc", target=item)
+            await store.save(h.conversation)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(h, item) for h, item in pages))
+    rate = total / (time.perf_counter() - started)
+    await store.aclose()
+    return rate
+
+
 def fsync_p50(folder: Path, samples: int) -> float:
     """Median seconds of one write + fsync of a small file on ``folder``'s disk."""
     path = folder / "fsync-probe"
@@ -110,6 +128,11 @@ async def main(quick: bool, base: str | None) -> None:
             ratio = f"{b1000 / b1:>11.2f}x" if b1 else f"{'-':>12}"
             print(f"{kind:8} {'1000:1':>6} {ratio} {e1 / e1000:>9.2f}x {v1 / v1000:>9.2f}x"
                   "  (bytes, time per event, time per save)")
+        print("100 conversations saved concurrently (group commit for sqlite, group folder sync for file):")
+        for kind in ("file", "sqlite"):
+            sub = folder / f"{kind}-concurrent"
+            sub.mkdir()
+            print(f"{kind:8} {await concurrent_saves(kind, sub, 100 if quick else 500):>10,.0f} saves/s")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

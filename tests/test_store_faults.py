@@ -124,13 +124,13 @@ async def test_a_sqlite_save_that_failed_but_landed_is_not_taken_for_another_pro
     store = SQLiteStore(tmp_path / "db.sqlite")
     conv = counter_conversation()
     await store.save(conv)
-    real_write = sqlite_store._write
+    real_write = sqlite_store._write_batch
 
-    def landed_then_failed(*args: Any) -> int:
+    def landed_then_failed(*args: Any) -> list[int]:
         real_write(*args)
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(sqlite_store, "_write", landed_then_failed)
+    monkeypatch.setattr(sqlite_store, "_write_batch", landed_then_failed)
     lost = clone(conv, conv["id"], version=conv["version"] + 1, last_url="/lost-reply")
     with pytest.raises(sqlite3.OperationalError):
         await store.save(lost)

@@ -142,3 +142,23 @@ async def test_conversations_and_the_stash_can_share_one_file(tmp_path: Path) ->
     assert await Stash(SQLiteStashStore(path), secret="s").session("sid").get_view("v") == {"k": 1}
     await store.aclose()
     await stash.aclose()
+
+
+async def test_concurrent_saves_share_transactions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Group commit: saves of many conversations in flight cost far fewer commits (fsyncs) than saves."""
+    import stube.store.sqlite as module
+
+    commits: list[int] = []
+    real = module._write_batch
+
+    def counting(conn: object, items: list) -> list[int]:  # type: ignore[type-arg]
+        commits.append(len(items))
+        return real(conn, items)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(module, "_write_batch", counting)
+    store = SQLiteStore(tmp_path / "db.sqlite")
+    pages = [page_harness(2)[0] for _ in range(100)]
+    await asyncio.gather(*(store.save(h.conversation) for h in pages))
+    assert sum(commits) == 100 and len(commits) < 50
+    assert len(await SQLiteStore(tmp_path / "db.sqlite").load_all()) == 100
+    await store.aclose()

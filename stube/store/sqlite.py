@@ -17,6 +17,7 @@ conversation; otherwise :class:`stube.store.StaleWrite`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
@@ -44,6 +45,8 @@ CREATE TABLE IF NOT EXISTS stube_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITH
 """
 
 _SPLIT = ("instances", "history")
+#: One save for the database thread: cid, version, write token, plan, version last seen, unconfirmed tokens.
+_Item = tuple[str, int, str, "_Plan", int | None, list[str]]
 _DELETED = "!deleted"  # in a conversation's unconfirmed tokens: a delete of ours whose outcome is unknown
 
 
@@ -141,6 +144,8 @@ class SQLiteStore:
         self._saved: dict[str, _Saved] = {}
         self._seen: dict[str, int] = {}  # version this store last read or wrote, per conversation
         self._unconfirmed: dict[str, list[str]] = {}  # tokens of saves that raised: maybe they landed
+        self._batch: list[tuple[_Item, asyncio.Future[int]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
@@ -203,8 +208,12 @@ class SQLiteStore:
             self._saved.pop(cid, None)
             raise
         seen, maybe = self._seen.get(cid), self._unconfirmed.get(cid, [])
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._batch.append(((cid, version, token, plan, seen, maybe), done))
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
         try:
-            stored = await self._db.run(_write, cid, version, token, plan, seen, maybe)
+            stored = await done
         except Exception:
             self._saved.pop(cid, None)  # the rows are unknown: the next save rewrites them all
             self._unconfirmed[cid] = (maybe + [token])[-8:]
@@ -226,6 +235,32 @@ class SQLiteStore:
             cid, "none, it was deleted" if stored == -2 else stored, seen,
         )
         raise StaleWrite(cid, version, stored)
+
+    async def _flush(self) -> None:
+        """Group commit: every save queued while one transaction runs goes into the next one.
+
+        Lanes keep at most one write per conversation in flight, so a batch never holds two
+        writes of one conversation; a failed transaction fails every save in it.
+        """
+        try:
+            while self._batch:
+                batch, self._batch = self._batch, []
+                try:
+                    results = await self._db.run(_write_batch, [item for item, _ in batch])
+                except Exception as exc:
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                except BaseException:
+                    for _, done in batch + self._batch:
+                        done.cancel()
+                    raise
+                else:
+                    for (_, done), stored in zip(batch, results, strict=True):
+                        if not done.done():
+                            done.set_result(stored)
+        finally:
+            self._flusher = None
 
     async def delete(self, cid: str) -> None:
         require_cid(cid)
@@ -301,33 +336,38 @@ def _make_full(plan: _Plan) -> None:
     plan.entries = [(s, encode(e)) for s, e in zip(saved.seqs, plan.value["history"], strict=True)]
 
 
+def _write_batch(conn: sqlite3.Connection, items: list[_Item]) -> list[int]:
+    """Every save of ``items`` in one transaction (one fsync); each result as :func:`_write`'s."""
+    with transaction(conn):
+        return [_write(conn, *item) for item in items]
+
+
 def _write(conn: sqlite3.Connection, cid: str, version: int, token: str, plan: _Plan,
            seen: int | None, maybe: list[str]) -> int:
-    """-1 when written, -3 when already stored identically, -2 when deleted elsewhere, else the stored version."""
-    with transaction(conn):
-        row = conn.execute("SELECT version, token FROM stube_conv WHERE cid = ?", (cid,)).fetchone()
-        if row is None and seen is not None and _DELETED not in maybe:  # a delete of ours may have landed
-            return -2
-        ours = row is not None and row[1] in maybe
-        if row is not None and not ours and (seen is None or row[0] != seen):
-            # Not what this store last saw, nor its own write. The very same conversation from a store
-            # that never read it (a restored copy saved again) is harmless; from one that read an older
-            # version it is another event with the same outcome, and must not be swallowed.
-            return -3 if row[0] == version and seen is None and _same(conn, cid, plan.value) else int(row[0])
-        if ours and not plan.full:
-            _make_full(plan)  # our write of unknown outcome landed: its rows are not what we planned on
-        conn.execute("INSERT OR REPLACE INTO stube_conv VALUES (?, ?, ?, ?)", (cid, version, token, plan.head))
-        if plan.full:
-            conn.execute("DELETE FROM stube_inst WHERE cid = ?", (cid,))
-        conn.executemany("DELETE FROM stube_inst WHERE cid = ? AND iid = ?", [(cid, i) for i in plan.removed])
-        conn.executemany("INSERT OR REPLACE INTO stube_inst VALUES (?, ?, ?, ?)",
-                         [(cid, i, p, b) for i, p, b in plan.upserts])
-        if plan.keep is None:
-            conn.execute("DELETE FROM stube_hist WHERE cid = ?", (cid,))
-        else:
-            conn.execute("DELETE FROM stube_hist WHERE cid = ? AND (seq < ? OR seq > ?)", (cid, *plan.keep))
-        conn.executemany("INSERT OR REPLACE INTO stube_hist VALUES (?, ?, ?)",
-                         [(cid, s, b) for s, b in plan.entries])
+    """(In a transaction.) -1 written, -3 already stored identically, -2 deleted elsewhere, else the stored version."""
+    row = conn.execute("SELECT version, token FROM stube_conv WHERE cid = ?", (cid,)).fetchone()
+    if row is None and seen is not None and _DELETED not in maybe:  # a delete of ours may have landed
+        return -2
+    ours = row is not None and row[1] in maybe
+    if row is not None and not ours and (seen is None or row[0] != seen):
+        # Not what this store last saw, nor its own write. The very same conversation from a store
+        # that never read it (a restored copy saved again) is harmless; from one that read an older
+        # version it is another event with the same outcome, and must not be swallowed.
+        return -3 if row[0] == version and seen is None and _same(conn, cid, plan.value) else int(row[0])
+    if ours and not plan.full:
+        _make_full(plan)  # our write of unknown outcome landed: its rows are not what we planned on
+    conn.execute("INSERT OR REPLACE INTO stube_conv VALUES (?, ?, ?, ?)", (cid, version, token, plan.head))
+    if plan.full:
+        conn.execute("DELETE FROM stube_inst WHERE cid = ?", (cid,))
+    conn.executemany("DELETE FROM stube_inst WHERE cid = ? AND iid = ?", [(cid, i) for i in plan.removed])
+    conn.executemany("INSERT OR REPLACE INTO stube_inst VALUES (?, ?, ?, ?)",
+                     [(cid, i, p, b) for i, p, b in plan.upserts])
+    if plan.keep is None:
+        conn.execute("DELETE FROM stube_hist WHERE cid = ?", (cid,))
+    else:
+        conn.execute("DELETE FROM stube_hist WHERE cid = ? AND (seq < ? OR seq > ?)", (cid, *plan.keep))
+    conn.executemany("INSERT OR REPLACE INTO stube_hist VALUES (?, ?, ?)",
+                     [(cid, s, b) for s, b in plan.entries])
     return -1
 
 
