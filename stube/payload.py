@@ -109,9 +109,17 @@ def _parameter_hints(fn: Callable[..., Any], sig: inspect.Signature) -> dict[str
 
 
 def bind(fn: Callable[..., Any], payload: dict[str, Any], *, convert: bool, skip: int = 1) -> dict[str, Any]:
-    """Keyword arguments for ``fn`` from ``payload`` (converted when ``convert``)."""
+    """Keyword arguments for ``fn`` from ``payload`` (converted when ``convert``).
+
+    Over the wire (``convert``) a ``files`` argument is only ever what the
+    multipart parser produced (a :class:`Raw` list): a client-sent ``files``
+    key (form field, query string, ``hx-vals``, text part) is an empty list,
+    so no handler can be made to open a path a stranger chose.
+    """
     sig = signature(fn, skip)
     kwargs: dict[str, Any] = {}
+    if convert:
+        payload = _uploads_only_from_parser(payload)
     for p in sig.params:
         if p.name in payload:
             value = payload[p.name]
@@ -124,6 +132,17 @@ def bind(fn: Callable[..., Any], payload: dict[str, Any], *, convert: bool, skip
             if k not in taken:
                 kwargs[k] = _text(_last(v), k) if convert else v
     return kwargs
+
+
+#: The payload key that carries uploaded files (see :func:`bind`).
+FILES = "files"
+
+
+def _uploads_only_from_parser(payload: dict[str, Any]) -> dict[str, Any]:
+    value = payload.get(FILES)
+    if value is None or isinstance(value, Raw):
+        return payload
+    return {**payload, FILES: Raw([])}
 
 
 def _last(value: Any) -> Any:
