@@ -67,6 +67,8 @@ class Param:
 class Signature:
     params: tuple[Param, ...]
     var_keyword: bool
+    #: Positional parameters filled by the kernel (``self``, ``handle``'s ``name``): never from a payload.
+    skipped: frozenset[str] = frozenset()
 
 
 @lru_cache(maxsize=8192)
@@ -79,8 +81,10 @@ def signature(fn: Callable[..., Any], skip: int = 1) -> Signature:
         hints = _parameter_hints(fn, sig)
     params = []
     var_kw = False
+    skipped = set()
     for i, p in enumerate(sig.parameters.values()):
         if i < skip and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            skipped.add(p.name)
             continue
         if p.kind is p.VAR_KEYWORD:
             var_kw = True
@@ -88,7 +92,7 @@ def signature(fn: Callable[..., Any], skip: int = 1) -> Signature:
         if p.kind is p.VAR_POSITIONAL:
             continue
         params.append(Param(p.name, hints.get(p.name, p.annotation), p.default is _EMPTY))
-    return Signature(tuple(params), var_kw)
+    return Signature(tuple(params), var_kw, frozenset(skipped))
 
 
 def _parameter_hints(fn: Callable[..., Any], sig: inspect.Signature) -> dict[str, Any]:
@@ -127,7 +131,7 @@ def bind(fn: Callable[..., Any], payload: dict[str, Any], *, convert: bool, skip
         elif p.required:
             raise BadPayload(f"{getattr(fn, '__qualname__', fn)} needs {p.name!r} in the payload")
     if sig.var_keyword:
-        taken = {p.name for p in sig.params}
+        taken = {p.name for p in sig.params} | sig.skipped
         for k, v in payload.items():
             if k not in taken:
                 kwargs[k] = _text(_last(v), k) if convert else v

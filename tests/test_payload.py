@@ -141,3 +141,13 @@ def test_missing_required_parameter() -> None:
 def test_unannotated_parameters_get_the_last_text() -> None:
     assert convert_value(["a", "b"], inspect.Parameter.empty) == "b"
     assert convert_value(Raw([1]), int) == [1]
+
+
+def test_var_keyword_never_fills_the_kernels_own_parameters() -> None:
+    """``self`` (and ``handle``'s ``name``) in a payload would be "multiple values" errors: dropped."""
+
+    class Catchall:
+        def handle(self, name: str, **payload: Any) -> None: ...
+
+    assert bind(Handlers.anything, {"self": "x", "a": "1"}, convert=True) == {"a": "1"}
+    assert bind(Catchall.handle, {"name": "x", "self": "y", "b": "2"}, convert=True, skip=2) == {"b": "2"}
