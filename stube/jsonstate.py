@@ -19,6 +19,7 @@ from typing import Any
 from .errors import StateError
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_search = _SURROGATE.search
 
 HINT = "state must be str, int, float, bool, None, list, or dict with str keys"
 
@@ -35,14 +36,14 @@ def _encodable(text: str) -> bool:
 def _fast(value: Any) -> Any:
     t = type(value)
     if t is str:
-        if _encodable(value):
+        if value.isascii() or _search(value) is None:  # _encodable, inlined: this is the hot path
             return value
         raise _Slow
     if t is int or t is bool or value is None:
         return value
     if t is dict:
         for k in value:
-            if type(k) is not str or not _encodable(k):
+            if type(k) is not str or not (k.isascii() or _search(k) is None):
                 raise _Slow
         return {k: _fast(v) for k, v in value.items()}
     if t is list:
