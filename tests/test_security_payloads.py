@@ -262,8 +262,7 @@ def test_a_surrogate_set_by_a_handler_is_a_banner_and_never_enters_the_conversat
     before = page.state()
     r = page.post("poison", data={"where": where})
     assert r.status_code == 200
-    assert "stube-error" in r.text or "error" in r.text.lower()
-    r.text.encode("utf-8")  # the banner itself is encodable
+    assert 'role="alert"' in r.text  # the error banner (its wording is the kernel's business)
     assert page.state() == before
     again = page.reload()
     assert again.status_code == 200 and cid_of(again.text) == page.cid and "fine" in again.text
