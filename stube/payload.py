@@ -305,8 +305,8 @@ def _loads(raw: str, name: str) -> Any:
         raise BadPayload(f"{name}: {text} is not a finite number")
 
     def number(text: str) -> float:
-        value = float(text)
-        if len(text) > MAX_NUMBER or not math.isfinite(value):
+        value = float(text) if len(text) <= MAX_NUMBER else math.inf
+        if not math.isfinite(value):
             raise BadPayload(f"{name}: {_show(text)} is not a valid float")
         return value
 
@@ -352,7 +352,7 @@ class _Walk:
         if self.count > MAX_ITEMS:
             raise BadPayload(f"{self.name}: more than {MAX_ITEMS} JSON values")
         if annotation is _EMPTY or annotation is Any or annotation is object:
-            return self.any(value, depth)
+            return self.untyped(value, depth)
         origin = typing.get_origin(annotation)
         if origin is typing.Union or origin is types.UnionType:
             return self.union(value, annotation, depth)
@@ -360,16 +360,16 @@ class _Walk:
             return _literal(value, annotation, self.name)
         target = origin or annotation
         if target is list:
-            return self.list(value, typing.get_args(annotation), depth)
+            return self.array(value, typing.get_args(annotation), depth)
         if target is dict:
-            return self.dict(value, typing.get_args(annotation), depth)
+            return self.mapping(value, typing.get_args(annotation), depth)
         return self.scalar(value, target)
 
-    def any(self, value: Any, depth: int) -> Any:
+    def untyped(self, value: Any, depth: int) -> Any:
         if isinstance(value, list):
-            return self.list(value, (), depth)
+            return self.array(value, (), depth)
         if isinstance(value, dict):
-            return self.dict(value, (), depth)
+            return self.mapping(value, (), depth)
         if isinstance(value, float) and not math.isfinite(value):
             _invalid(repr(value), "number", self.name)
         return _text(value, self.name)
@@ -390,7 +390,7 @@ class _Walk:
                 errors.append(str(exc))
         raise BadPayload("; ".join(errors) or f"{self.name}: cannot convert {_show(value)}")
 
-    def list(self, value: Any, args: tuple[Any, ...], depth: int) -> list[Any]:
+    def array(self, value: Any, args: tuple[Any, ...], depth: int) -> list[Any]:
         if not isinstance(value, list):
             raise BadPayload(f"{self.name}: expected a list, got {_show(value)}")
         if depth >= MAX_DEPTH:
@@ -398,7 +398,7 @@ class _Walk:
         item = args[0] if args else Any
         return [self.value(v, item, depth + 1) for v in value]
 
-    def dict(self, value: Any, args: tuple[Any, ...], depth: int) -> dict[str, Any]:
+    def mapping(self, value: Any, args: tuple[Any, ...], depth: int) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise BadPayload(f"{self.name}: expected a dict, got {_show(value)}")
         if depth >= MAX_DEPTH:
