@@ -12,6 +12,8 @@ digits of bounded length and finite; JSON is bounded in depth and size and
 its elements are checked against ``list[X]`` / ``dict[str, X]``; no string
 may hold a lone surrogate (it cannot be encoded, so it would break every later
 render of the conversation). Anything else is a ``BadPayload`` (HTTP 400).
+Over the wire a ``files`` argument is only ever what the multipart parser
+produced: a client-sent ``files`` value binds as ``[]``.
 """
 
 from __future__ import annotations
