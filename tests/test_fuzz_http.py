@@ -277,78 +277,113 @@ def form(items: list[tuple[str, str]]) -> dict[str, list[str]]:
     return out
 
 
+RAW_BODIES = [
+    (b"v=%ff%fe%ed%a0%80", "application/x-www-form-urlencoded"),
+    (b"v=%ED%A0%80&files=" + FORGED_FILES.encode(), "application/x-www-form-urlencoded"),
+    (b"v=" + b"%5B" * 5000, "application/x-www-form-urlencoded"),
+    (b"\xff\xfe\x00\x01", "application/x-www-form-urlencoded"),
+    (b'{"v": 1}', "application/json"),
+    (b"v=1", "text/plain"),
+    (b"--x\r\nContent-Disposition: form-data; name=\"v\"\r\n\r\n1\r\n--x--\r\n", "multipart/form-data; boundary=x"),
+    (b"--x\r\nContent-Disposition: form-data; name=\"files\"\r\n\r\n" + FORGED_FILES.encode() + b"\r\n--x--\r\n",
+     "multipart/form-data; boundary=x"),
+    (b"--x\r\nContent-Disposition: form-data; name=\"v\"\r\n\r\n1", "multipart/form-data; boundary=x"),
+    (b"garbage", "multipart/form-data"),
+    (b"garbage", "multipart/form-data; boundary="),
+    (b"v=1", "application/x-www-form-urlencoded; charset=utf-7"),
+    (b"v=" + "\u00e9".encode("latin-1"), "application/x-www-form-urlencoded; charset=latin-1"),
+]
+SSE_VERSIONS = ["0", "1", "-1", "²", "٣", "9" * 5000, "1e3", "", " 1", "1_0", "99999999999999999999",
+                "\U0001f600", "%00"]
+LAST_EVENT_IDS = ["0-1", "s-2", "1-2-3", "s-" + "9" * 5000, "s-²", "s-٣", "-", "", "s-", "a-b", "9" * 5000,
+                  "s-1_0", "s-" + "1" * 30, "s-\U0001f600"]
+
+
+def hx(rng: random.Random) -> dict[str, str]:
+    """Mostly htmx requests; sometimes the no-JavaScript path (a 303)."""
+    return dict(HX) if rng.random() < 0.85 else {}
+
+
+def form_request(rng: random.Random, page: Page) -> Request:
+    return Request("form", "POST", page.event(rng.choice(EVENTS)),
+                   {"data": form(form_items(rng, "v")), "headers": hx(rng)})
+
+
+def query_request(rng: random.Random, page: Page) -> Request:
+    # A URL has room for 64 KiB of query at most.
+    items = [(k[:2000], v[:8000]) for k, v in form_items(rng, "v")]
+    return Request("query", "POST", page.event(rng.choice(EVENTS)), {"params": items, "headers": hx(rng)})
+
+
+def multipart_request(rng: random.Random, page: Page) -> Request:
+    parts: list[tuple[str, Any]] = [(k, (None, v)) for k, v in form_items(rng, "v")]
+    parts.append(("files", (None, rng.choice([FORGED_FILES, value(rng)]))))  # a text part named files
+    if rng.random() < 0.5:
+        parts.append((rng.choice(["file", "files", "v", junk_name(rng)]),
+                      (rng.choice(["a.txt", "", "../../etc/passwd", "\u00e9.txt", "x" * 300]),
+                       rng.choice([b"hello", b"", b"\xff\xfe\x00", b"x" * 20_000]),
+                       rng.choice(["text/plain", "application/octet-stream", "", "\u00e9/\u00e9"]))))
+    rng.shuffle(parts)
+    return Request("multipart", "POST", page.event(rng.choice(["uploads", rng.choice(EVENTS)])),
+                   {"files": parts, "headers": hx(rng)})
+
+
+def raw_body_request(rng: random.Random, page: Page) -> Request:
+    body, ctype = rng.choice(RAW_BODIES)
+    return Request("raw body", "POST", page.event(rng.choice(EVENTS)),
+                   {"content": body, "headers": {**hx(rng), "Content-Type": ctype}})
+
+
+def odd_route_request(rng: random.Random, page: Page) -> Request:
+    cid, iid, name = page.cid, page.iid, rng.choice(EVENTS)
+    which = rng.randrange(5)
+    if which == 0:
+        cid = rng.choice(["cv-doesnotexist000", "x", "cv-" + "a" * 300, "..", "cv-%00"])
+    elif which == 1:
+        iid = rng.choice(["ix-0000000000", "x", "ix-" + "9" * 200])
+    else:
+        name = rng.choice(["on_ok", "__init__", "_keep", "render", "handle", "x" * 300, "%00", "..", "stop"])
+    return Request("odd route", "POST", f"/_stube/event/{cid}/{iid}/{name}",
+                   {"data": form(form_items(rng, "v")), "headers": hx(rng)})
+
+
+def back_request(rng: random.Random, page: Page) -> Request:
+    return Request("back", "POST", f"/_stube/back/{rng.choice([page.cid, page.cid, 'cv-nope0000000'])}",
+                   {"data": form(form_items(rng, "v")), "headers": hx(rng)})
+
+
+def sse_request(rng: random.Random, page: Page) -> Request:
+    v = rng.choice([*SSE_VERSIONS, junk_text(rng)[:10]])
+    headers: dict[str, bytes] = {}
+    if rng.random() < 0.6:  # bytes: sent as they are, UTF-8 and all
+        last = rng.choice([*LAST_EVENT_IDS, re.sub(r"[\r\n\x00]", "", junk_text(rng)[:10])])
+        headers["Last-Event-ID"] = last.encode("utf-8")
+    cid = page.cid if rng.random() < 0.9 else "cv-gone00000000"
+    return Request("sse", "GET", f"/_stube/sse/{cid}", {"params": {"page": junk_text(rng)[:10], "v": v},
+                                                        "headers": headers}, sse=True)
+
+
+def page_request(rng: random.Random, page: Page) -> Request:
+    cv = rng.choice([page.cid, "x", "cv-" + "z" * 500, "", junk_text(rng)[:20]])
+    return Request("page", "GET", "/", {"params": {"cv": cv}})
+
+
+def lifecycle_request(rng: random.Random, page: Page) -> Request:
+    """End a conversation, rewind it, or move it on (so back and 410 paths have something to do)."""
+    return Request("lifecycle", "POST", page.event(rng.choice(["finish", "rewind", "step", "step"])),
+                   {"headers": hx(rng)})
+
+
+#: Each kind of request and its weight in the mix.
+KINDS: list[tuple[Callable[[random.Random, Page], Request], float]] = [
+    (form_request, 30), (query_request, 12), (multipart_request, 13), (raw_body_request, 7),
+    (odd_route_request, 6), (back_request, 8), (sse_request, 12), (page_request, 7), (lifecycle_request, 5),
+]
+
+
 def make_request(rng: random.Random, pages: list[Page]) -> Request:
-    page = rng.choice(pages)
-    name = rng.choice(EVENTS)
-    url = page.event(name)
-    roll = rng.random()
-    headers = dict(HX) if rng.random() < 0.85 else {}
-    if roll < 0.30:
-        return Request("form", "POST", url, {"data": form(form_items(rng, "v")), "headers": headers})
-    if roll < 0.42:  # a URL has room for 64 KiB of query at most
-        items = [(k[:2000], v if len(v) <= 8000 else v[:8000]) for k, v in form_items(rng, "v")]
-        return Request("query", "POST", url, {"params": items, "headers": headers})
-    if roll < 0.55:
-        parts: list[tuple[str, Any]] = [(k, (None, v)) for k, v in form_items(rng, "v")]
-        parts.append(("files", (None, rng.choice([FORGED_FILES, value(rng)]))))
-        if rng.random() < 0.5:
-            parts.append((rng.choice(["file", "files", "v", junk_name(rng)]),
-                          (rng.choice(["a.txt", "", "../../etc/passwd", "\u00e9.txt", "x" * 300]),
-                           rng.choice([b"hello", b"", b"\xff\xfe\x00", b"x" * 20_000]),
-                           rng.choice(["text/plain", "application/octet-stream", "", "\u00e9/\u00e9"]))))
-        rng.shuffle(parts)
-        return Request("multipart", "POST", page.event(rng.choice(["uploads", name])),
-                       {"files": parts, "headers": headers})
-    if roll < 0.62:
-        body, ctype = rng.choice([
-            (b"v=%ff%fe%ed%a0%80", "application/x-www-form-urlencoded"),
-            (b"v=%ED%A0%80&files=" + FORGED_FILES.encode(), "application/x-www-form-urlencoded"),
-            (b"v=" + b"%5B" * 5000, "application/x-www-form-urlencoded"),
-            (b"\xff\xfe\x00\x01", "application/x-www-form-urlencoded"),
-            (b'{"v": 1}', "application/json"),
-            (b"v=1", "text/plain"),
-            (b"--x\r\nContent-Disposition: form-data; name=\"v\"\r\n\r\n1\r\n--x--\r\n",
-             "multipart/form-data; boundary=x"),
-            (b"--x\r\nContent-Disposition: form-data; name=\"files\"\r\n\r\n" + FORGED_FILES.encode()
-             + b"\r\n--x--\r\n", "multipart/form-data; boundary=x"),
-            (b"--x\r\nContent-Disposition: form-data; name=\"v\"\r\n\r\n1", "multipart/form-data; boundary=x"),
-            (b"garbage", "multipart/form-data"),
-            (b"garbage", "multipart/form-data; boundary="),
-            (b"v=1", "application/x-www-form-urlencoded; charset=utf-7"),
-            (b"v=" + "\u00e9".encode("latin-1"), "application/x-www-form-urlencoded; charset=latin-1"),
-        ])
-        return Request("raw body", "POST", url, {"content": body, "headers": {**headers, "Content-Type": ctype}})
-    if roll < 0.68:
-        cid, iid = page.cid, page.iid
-        which = rng.randrange(5)
-        if which == 0:
-            cid = rng.choice(["cv-doesnotexist000", "x", "cv-" + "a" * 300, "..", "cv-%00"])
-        elif which == 1:
-            iid = rng.choice(["ix-0000000000", "x", "ix-" + "9" * 200])
-        else:
-            name = rng.choice(["on_ok", "__init__", "_keep", "render", "handle", "x" * 300, "%00", "..", "stop"])
-        return Request("odd route", "POST", f"/_stube/event/{cid}/{iid}/{name}",
-                       {"data": form(form_items(rng, "v")), "headers": headers})
-    if roll < 0.76:
-        return Request("back", "POST", f"/_stube/back/{rng.choice([page.cid, page.cid, 'cv-nope0000000'])}",
-                       {"data": form(form_items(rng, "v")), "headers": headers})
-    if roll < 0.88:
-        v = rng.choice(["0", "1", "-1", "²", "٣", "9" * 5000, "1e3", "", " 1", "1_0", "99999999999999999999",
-                        "\U0001f600", "%00", junk_text(rng)[:10]])
-        sse_headers: dict[str, bytes] = {}
-        if rng.random() < 0.6:  # bytes: sent as they are, UTF-8 and all
-            sse_headers["Last-Event-ID"] = rng.choice([
-                "0-1", "s-2", "1-2-3", "s-" + "9" * 5000, "s-²", "s-٣", "-", "", "s-", "a-b", "9" * 5000,
-                "s-1_0", "s-" + "1" * 30, "s-\U0001f600", re.sub(r"[\r\n\x00]", "", junk_text(rng)[:10]),
-            ]).encode("utf-8")
-        cid = page.cid if rng.random() < 0.9 else "cv-gone00000000"
-        return Request("sse", "GET", f"/_stube/sse/{cid}", {"params": {"page": junk_text(rng)[:10], "v": v},
-                                                            "headers": sse_headers}, sse=True)
-    if roll < 0.95:
-        return Request("page", "GET", "/", {"params": {"cv": rng.choice([page.cid, "x", "cv-" + "z" * 500, "",
-                                                                         junk_text(rng)[:20]])}})
-    other = rng.choice(["finish", "rewind", "step", "step"])
-    return Request("lifecycle", "POST", page.event(other), {"headers": headers})
+    make = rng.choices([k for k, _ in KINDS], weights=[w for _, w in KINDS])[0]
+    return make(rng, rng.choice(pages))
 
 
 def send(client: TestClient, req: Request) -> tuple[int, str]:
