@@ -351,7 +351,7 @@ class SlotHost(Component):
 
 
 def test_exception_in_slot_flow_leaves_parent_working() -> None:
-    h = Harness(SlotHost)
+    h = Harness(SlotHost, raise_errors=False)
     h.dispatch("open")
     say(h, "crash")
     html = h.html()
@@ -365,8 +365,10 @@ def test_restart_is_ignored_unless_the_flow_failed() -> None:
     h.dispatch("go")
     iid = flow_iid(h, onboard)
     before = h.conversation
-    h.dispatch("restart", target=iid)
+    h.deliver(iid, "restart")
     assert h.conversation["instances"] == before["instances"]
+    with pytest.raises(LookupError, match="under the open frame"):  # the page cannot click it either
+        h.dispatch("restart", target=iid)
 
 
 def test_internal_methods_are_not_browser_events() -> None:
@@ -664,7 +666,7 @@ def test_failed_transaction_after_the_flow_advanced_is_rebuilt() -> None:
             v = ask(Prompt("Start fragile?"))
             ask(Fragile(v == "yes"))
 
-    h = Harness(careful)
+    h = Harness(careful, raise_errors=False)
     before = h.conversation
     say(h, "no")
     assert isinstance(h.error, RuntimeError)
@@ -721,10 +723,19 @@ def test_back_to_a_finished_non_durable_flow_shows_it_was_lost() -> None:
 def test_resuming_from_another_thread_is_a_flow_error() -> None:
     h = Harness(onboard("core"))
     before = h.conversation
-    t = threading.Thread(target=say, args=(h, "Ada"))
+    raised: list[BaseException] = []
+
+    def say_elsewhere() -> None:
+        try:
+            say(h, "Ada")
+        except FlowError as exc:  # raise_errors: the handler's error propagates out of dispatch
+            raised.append(exc)
+
+    t = threading.Thread(target=say_elsewhere)
     t.start()
     t.join()
     assert isinstance(h.error, FlowError) and "thread" in str(h.error)
+    assert raised == [h.error]
     assert h.conversation is before
     say(h, "Ada")  # still fine on its own thread
     assert question(h) == "Welcome, Ada. Begin?"
