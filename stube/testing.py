@@ -83,8 +83,8 @@ class Harness:
                  fields: dict[str, Any] | None = None, **payload: Any) -> list[Fragment]:
         """Send ``event`` to ``target`` as a click in the browser would; return what changed.
 
-        ``target`` is a class (its first live instance, top frame first), an
-        instance id or a live component; by default the top frame. ``fields``
+        ``target`` is a class (its first instance the page shows, else its
+        first live one), an instance id or a live component; by default the top frame. ``fields``
         are form inputs lifted onto the instance (its ``fields``); ``payload``
         becomes the handler's keyword arguments, checked as the wire converts
         them (``TypeError`` naming the parameter for a wrong type).
@@ -222,10 +222,11 @@ class Harness:
             if target.iid is None:
                 raise LookupError("target is an embed spec, not a live instance")
             return target.iid
-        found = self.find(target)
-        if found is None:
+        found = list(cv.find(self.conversation, target._stube_type))
+        if not found:
             raise LookupError(f"no live {target.__qualname__} in the conversation")
-        return found.iid  # type: ignore[return-value]
+        # The one the page shows, if any: that is the one a user can click.
+        return next((i for i in found if cv.displayed(self.conversation, i)), found[0])
 
     def _not_displayed(self, iid: str) -> LookupError:
         """Why HTTP would refuse an event for ``iid`` (the page does not show it)."""

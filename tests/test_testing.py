@@ -7,7 +7,7 @@ from typing import Any, Literal
 import pytest
 
 import stube
-from stube import Component, answer, call, dispatch_to, end, event, io
+from stube import Component, answer, call, call_in_slot, dispatch_to, end, event, io
 from stube.errors import BadPayload
 from stube.testing import Harness, Replay, replay_flow
 
@@ -202,6 +202,36 @@ def test_an_event_for_a_removed_instance_or_an_ended_conversation_is_a_lookup_er
     assert h.ended and h.result == "bye"
     with pytest.raises(LookupError, match="410"):
         h.dispatch("add", target=page, amount=1)
+
+
+class Cell(Component):
+    template_string = '<i {{ root() }}>{{ self.name }}</i>'
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.hits = 0
+
+    @event
+    def hit(self) -> None:
+        self.hits += 1
+
+
+class Board(Component):
+    template_string = '<div {{ root() }}>{{ slot("a") }}{{ slot("b") }}</div>'
+
+    def children(self) -> dict[str, Component]:
+        return {"a": Cell("a"), "b": Cell("b")}
+
+    @event
+    def cover_a(self) -> Any:
+        return call_in_slot("a", Confirm())
+
+
+def test_a_class_target_is_the_instance_the_page_shows() -> None:
+    h = Harness(Board)
+    h.dispatch("cover_a")  # Cell a is displaced (kept for when Confirm answers); Cell b is shown
+    h.dispatch("hit", target=Cell)
+    assert [(c.name, c.hits) for c in h.find_all(Cell)] == [("a", 0), ("b", 1)]
 
 
 # -- what dispatch returns ------------------------------------------------------------------------

@@ -219,9 +219,6 @@ class _Live:
             self.pending = []
             self.at = token
 
-    def replaying(self) -> bool:
-        return self.replay is not None and self.cursor < len(self.replay)
-
     def diverge(self, message: str) -> FlowDiverged:
         exc = FlowDiverged(f"{self.cls._stube_type}: {message}")
         self.diverged = exc
