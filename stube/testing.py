@@ -59,14 +59,18 @@ class Harness:
     ``raise_errors`` (default ``True``): an exception caught by the kernel
     (a handler, hook or render raising) is raised again from the step that ran
     it, after the conversation has been rolled back and :attr:`error` set.
+    ``debug`` (default ``True``): error banners show the exception's text, as
+    under ``Stube(debug=True)``; ``debug=False`` shows what production users see.
     """
 
     def __init__(self, root: Component | type[Component], *, templates: Sequence[str | Path] = (),
                  app: Any = None, principal: Any = None, history_limit: int = cv.DEFAULT_HISTORY_LIMIT,
-                 stash: dict[str, dict[str, Any]] | None = None, raise_errors: bool = True) -> None:
+                 stash: dict[str, dict[str, Any]] | None = None, raise_errors: bool = True,
+                 debug: bool = True) -> None:
         self.stash = stash
         self.raise_errors = raise_errors
-        self.env = Env(Templates(templates), app=app, history_limit=history_limit, stash=stash)
+        # A test is a debugging session: banners carry the exception's text (as Stube(debug=True) does).
+        self.env = Env(Templates(templates), app=app, history_limit=history_limit, stash=stash, debug=debug)
         #: Every command the kernel emitted and nobody drove yet.
         self.commands: list[Command] = []
         #: Fragments of the most recent step.

@@ -231,7 +231,7 @@ def test_effects_from_a_childs_start_are_attributed_to_that_child() -> None:
 
 
 def test_a_failing_start_at_mint_paints_a_banner_page() -> None:
-    h = Harness(Bad(), raise_errors=False)
+    h = Harness(Bad(), raise_errors=False, debug=False)
     assert isinstance(h.error, RuntimeError)
     assert kinds(h.fragments) == ["page"]
     assert 'class="stube-error"' in h.fragments[0].html and "start failed" not in h.fragments[0].html
