@@ -296,7 +296,8 @@ def main() -> None:
     print(f"python {sys.version.split()[0]}, jinja2 {jinja2.__version__}")
     line("counter", t["counter dispatch"], t["counter plain"])
     line("page of 50, one child", t["child dispatch"], t["child plain"])
-    print(f"{'page of 50, whole page':<24} render   {t['page html']:8.1f} µs   plain Jinja2 {t['page plain']:8.1f} µs   "
+    print(f"{'page of 50, whole page':<24} render   {t['page html']:8.1f} µs   "
+          f"plain Jinja2 {t['page plain']:8.1f} µs   "
           f"ratio {t['page html'] / t['page plain']:5.2f}x   (Harness.html(): a reload or first paint)")
     print(f"{'kernel alone':<24} counter {t['counter alone']:6.1f} µs, page of 50 one child "
           f"{t['child alone']:6.1f} µs (rendering stubbed out)")

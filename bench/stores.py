@@ -128,7 +128,8 @@ async def bench_saves(b: Bench) -> None:
         for kind in KINDS:
             total = {"memory": 100_000, "file": 1_000, "redis": 5_000}[kind] // (5 if b.quick else 1)
             convs = [clone(base) for _ in range(in_flight)]
-            rate = await b.best(kind, lambda store: saves_per_second(store, convs, total, in_flight))
+            rate = await b.best(
+                kind, lambda store, convs=convs, total=total, n=in_flight: saves_per_second(store, convs, total, n))
             b.record(f"save {kind} ({in_flight} in flight)", rate, "saves/s", f"save memory ({in_flight} in flight)")
 
 
@@ -170,7 +171,8 @@ async def bench_events(b: Bench) -> None:
             for kind in KINDS:
                 total = 5_000 if write_behind or kind != "file" else 1_000
                 total //= 5 if b.quick else 1
-                rate = await b.best(kind, lambda store: events_per_second(store, total, in_flight, write_behind))
+                rate = await b.best(
+                    kind, lambda store, total=total, n=in_flight, wb=write_behind: events_per_second(store, total, n, wb))
                 b.record(f"events {kind} ({in_flight} in flight{how})", rate, "events/s",
                          f"events memory ({in_flight} in flight{how})")
 

@@ -70,7 +70,7 @@ def offer(stream: Stream, message: bytes | None) -> bool:
 def snapshot(cid: str, conv: dict[str, Any], html: str) -> bytes:
     """A whole-page message (``s-<version>``): applies over anything older."""
     data = wire.partials([Fragment(fr.PAGE, target=cid, html=html)], cid=cid)
-    return wire.sse_message(data, event_id=f"s-{conv.get('version', 0)}")  # type: ignore[arg-type]
+    return wire.sse_message(data, event_id=f"s-{conv.get('version', 0)}")
 
 
 def unplug(cid: str) -> bytes:
@@ -156,7 +156,7 @@ class Streams:
         if not targets:
             return False
         html = wire.partials(fragments, cid=cid, ended_html=ended_html, history_in_headers=False)
-        message = wire.sse_message(html, event_id=f"{since}-{to}")  # type: ignore[arg-type]
+        message = wire.sse_message(html, event_id=f"{since}-{to}")
         for s in targets:
             if not offer(s, message):
                 self.detach(cid, s)  # closed: nothing more piles up behind its end

@@ -29,7 +29,7 @@ CANCEL: dict[str, str] = {"stube": "cancel"}
 
 def is_cancel(value: Any) -> bool:
     """True when ``value`` is the :data:`CANCEL` sentinel (reads better than ``== CANCEL``)."""
-    return value == CANCEL
+    return bool(value == CANCEL)
 
 
 class Confirm(Component):

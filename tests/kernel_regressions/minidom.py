@@ -121,9 +121,11 @@ class Dom:
             elif f.kind == fr.INSERT:
                 new = parse(f.html)
                 if f.mode == "append":
-                    t.children.extend(new); p = t
+                    t.children.extend(new)
+                    p = t
                 elif f.mode == "prepend":
-                    t.children[0:0] = new; p = t
+                    t.children[0:0] = new
+                    p = t
                 else:
                     p = t.parent
                     i = p.children.index(t)

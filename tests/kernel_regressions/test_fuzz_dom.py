@@ -56,7 +56,8 @@ class Box(Component):
         pos = pos % (len(self.keys) + 1)
         self.keys.insert(pos, [f"k{self.next}", 0])
         if group and GROUPS:
-            return [set_keyed_children("items", [(k, Box(n=v * 10, fill=(k == f"k{self.next}"))) for k, v in self.keys])]
+            fresh = f"k{self.next}"
+            return [set_keyed_children("items", [(k, Box(n=v * 10, fill=(k == fresh))) for k, v in self.keys])]
         return self._sync()
 
     @event

@@ -8,7 +8,8 @@ from tests.components import Group, Leaf
 
 
 class Board(Component):
-    template_string = '<div {{ root() }}>{{ keyed("groups") }}{% if has_slot("panel") %}{{ slot("panel") }}{% endif %}</div>'
+    template_string = ('<div {{ root() }}>{{ keyed("groups") }}'
+                       '{% if has_slot("panel") %}{{ slot("panel") }}{% endif %}</div>')
 
     def __init__(self) -> None:
         self.keys = []

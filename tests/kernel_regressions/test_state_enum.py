@@ -6,7 +6,7 @@ from stube import Component, event
 from stube.testing import Harness
 
 
-class Color(str, Enum):
+class Color(str, Enum):  # noqa: UP042 (the bug needs a str mix-in, not StrEnum)
     RED = "red"
     BLUE = "blue"
 
