@@ -172,7 +172,8 @@ async def bench_events(b: Bench) -> None:
                 total = 5_000 if write_behind or kind != "file" else 1_000
                 total //= 5 if b.quick else 1
                 rate = await b.best(
-                    kind, lambda store, total=total, n=in_flight, wb=write_behind: events_per_second(store, total, n, wb))
+                    kind,
+                    lambda store, total=total, n=in_flight, wb=write_behind: events_per_second(store, total, n, wb))
                 b.record(f"events {kind} ({in_flight} in flight{how})", rate, "events/s",
                          f"events memory ({in_flight} in flight{how})")
 
