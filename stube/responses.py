@@ -1,0 +1,68 @@
+"""What the HTTP layer answers: htmx partials, and refusals raised where they are found.
+
+An endpoint raises :class:`Refused` at the point it finds a reason to say no
+(410, 403, 404, 400, 413, 503); one exception handler on the inner Starlette
+turns it into a response and logs one line. Successful events answer a
+:class:`PartialsResponse`, which owns the ``X-Stube-*`` headers and
+``no-store``, so no endpoint has to remember them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+
+from . import wire
+from .fragments import Fragment
+
+log = logging.getLogger("stube.http")
+
+#: Nothing stube answers may be cached: every response reflects a live conversation.
+NO_STORE: Mapping[str, str] = {"Cache-Control": "no-store"}
+
+
+class Refused(Exception):
+    """A request stube will not serve: ``status`` and a short ``text`` (or a whole ``html`` body)."""
+
+    def __init__(self, status: int, text: str, *, html: str | None = None,
+                 headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(text)
+        self.status = status
+        self.text = text
+        self.html = html
+        self.headers = dict(headers or {})
+
+
+def refused_response(request: Request, exc: Exception) -> Response:
+    """The one place a :class:`Refused` becomes a response (and a log line)."""
+    if not isinstance(exc, Refused):  # pragma: no cover - registered for Refused only
+        raise exc
+    level = logging.WARNING if exc.status in (403, 413) else logging.INFO
+    log.log(level, "refused %s %s %s: %s", exc.status, request.method, request.url.path, exc.text)
+    headers = {**NO_STORE, **exc.headers}
+    if exc.html is not None:
+        return HTMLResponse(exc.html, status_code=exc.status, headers=headers)
+    return PlainTextResponse(exc.text, status_code=exc.status, headers=headers)
+
+
+class PartialsResponse(HTMLResponse):
+    """An event's answer: htmx partials plus where the conversation went (``X-Stube-From``/``To``).
+
+    An empty body is a 204 with the same headers (nothing to swap, the version still moved).
+    """
+
+    def __init__(self, fragments: Iterable[Fragment], *, cid: str, conv: dict[str, Any],
+                 since: int | None, ended_html: Callable[[], str]) -> None:
+        fragments = list(fragments)
+        body = wire.partials(fragments, cid=cid, ended_html=ended_html)
+        version = conv.get("version", 0)
+        headers = {**NO_STORE, **wire.history_headers(fragments), "X-Stube-Cid": cid,
+                   "X-Stube-From": str(since if since is not None else version),
+                   "X-Stube-To": str(version)}
+        if not body:
+            self.media_type = None  # a 204 carries no body, so no content type either
+        super().__init__(body or None, status_code=200 if body else 204, headers=headers)
