@@ -1,4 +1,5 @@
-"""An event's request body: read under a cap, parsed as a form, turned into a payload.
+"""What a request carried: an event's body read under a cap, parsed as a form, turned into a
+payload; and the version a reconnecting SSE stream has seen.
 
 ``read_body(request, cap)`` → ``parse_form(body, headers, cap)`` → ``to_payload(query, fields, uploads)``.
 Upload descriptors (``{"name", "filename", "content_type", "size", "path"}``)
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import AsyncGenerator, Iterable
@@ -30,6 +32,7 @@ from .responses import Refused
 FILES = "files"
 _MULTIPART = "multipart/form-data"
 _URLENCODED = "application/x-www-form-urlencoded"
+_VERSION = re.compile(r"[0-9]{1,18}")
 
 
 @dataclass(slots=True)
@@ -154,9 +157,29 @@ async def read_form(request: Request, *, max_body: int, max_upload: int, wants_f
     return Form(payload, fields, uploads)
 
 
+def check_fields(form: Form, lifted: Iterable[str], cap: int) -> None:
+    """400 when a field the component lifts (its ``fields``) is over ``cap`` bytes."""
+    for key in lifted:
+        value = form.fields.get(key)
+        for v in value if isinstance(value, list) else [value]:
+            if isinstance(v, str) and len(v.encode("utf-8", "surrogatepass")) > cap:
+                raise Refused(400, f"field {key!r} is over {cap} bytes")
+
+
 def _add(target: dict[str, Any], key: str, value: Any) -> None:
     if key in target:
         existing = target[key]
         target[key] = existing + [value] if isinstance(existing, list) else [existing, value]
     else:
         target[key] = value
+
+
+def seen_version(last_event_id: str | None, initial: str | None) -> int:
+    """The newest version a reconnecting page has applied (``a-b`` or ``s-v`` ids); 400 if garbled."""
+    for value in (last_event_id, initial):
+        if value:
+            tail = value.rsplit("-", 1)[-1]
+            if not _VERSION.fullmatch(tail):
+                raise Refused(400, "malformed stream version")
+            return int(tail)
+    return 0

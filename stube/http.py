@@ -17,7 +17,8 @@ Routes (all under the prefix the app is mounted at)::
 
 Refusals are raised as :class:`~stube.responses.Refused` where they are found
 and answered by one exception handler; every response gets ``nosniff`` and
-``Referrer-Policy`` headers, HTML ones the framing policy (:class:`_Secured`).
+``Referrer-Policy`` headers, HTML ones the framing policy
+(:class:`~stube.responses.Secured`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import contextlib
 import inspect
 import logging
 import os
-import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -37,34 +37,39 @@ from typing import Any
 
 from markupsafe import Markup
 from starlette.applications import Starlette
-from starlette.datastructures import URL
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
-from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import conversation as cv
 from . import kernel, wire
 from .component import Component, lookup
 from .errors import BadPayload, UnknownEvent
-from .forms import FILES, Form, read_form
+from .forms import FILES, check_fields, read_form, seen_version
 from .jsonstate import json_copy
 from .kernel import Env, Event
-from .pages import Pages, Shell
+from .pages import Embedded, Pages, prefix_for
 from .payload import signature
 from .render import STATIC_DIR, Templates, Urls
-from .responses import NO_STORE, PartialsResponse, Refused, refused_response
+from .responses import (
+    NO_STORE,
+    STREAM_HEADERS,
+    EventStream,
+    PartialsResponse,
+    Refused,
+    Secured,
+    framing,
+    refused_response,
+)
 from .runtime import Runtime, Settings
-from .sessions import MAX_AGE, Sessions
+from .sessions import MAX_AGE, Sessions, cross_origin
 from .stash import InMemoryStashStore, Stash
 from .store import InMemoryStore
 
 log = logging.getLogger("stube")
 
 Root = Component | type[Component] | Callable[[Request], Any]
-_ASSET_PATH = re.compile(r"[A-Za-z0-9_./-]+")
-_VERSION = re.compile(r"[0-9]{1,18}")
 
 
 @dataclass(slots=True)
@@ -81,7 +86,7 @@ class MountPoint:
             return root
         if isinstance(root, type) and issubclass(root, Component):
             return root()
-        made = root(request)
+        made = root(request)  # type: ignore[call-arg]  # the Callable arm of Root
         if inspect.isawaitable(made):
             made = await made
         if isinstance(made, type) and issubclass(made, Component):
@@ -92,28 +97,6 @@ class MountPoint:
 
 
 Mount = MountPoint  # the 0.1 name (it clashed with starlette.routing.Mount in hosts' imports)
-
-
-@dataclass(slots=True)
-class Embedded:
-    """A conversation minted for a host page.
-
-    Put ``head`` in the host page's ``<head>``, ``html`` where the widget goes and
-    ``scripts`` at the end of ``<body>`` (once per page, however many widgets).
-
-    Call :meth:`apply` on the host's response so a new session cookie reaches the browser.
-    """
-
-    html: Markup
-    head: Markup
-    scripts: Markup
-    cid: str
-    _cookie: Callable[[Response], None] | None = None
-
-    def apply(self, response: Response) -> Response:
-        if self._cookie is not None:
-            self._cookie(response)
-        return response
 
 
 class Stube:
@@ -162,28 +145,26 @@ class Stube:
         self.trusted_origins = frozenset(o.rstrip("/").lower() for o in trusted_origins)
         self.title = title
         self.mounts: dict[str, MountPoint] = {}
-        self._static_dirs = [Path(d) for d in static] + [STATIC_DIR]
-        self.pages = Pages(self.templates, self._static_dirs, title)
+        self.pages = Pages(self.templates, [Path(d) for d in static] + [STATIC_DIR], title)
         self.runtime = Runtime(
             env=self.env, store=self.store, stash=self.stash,
             settings=Settings(ttl=conversation_ttl, reaper_interval=reaper_interval, keepalive=sse_keepalive),
             ended_html=self.pages.ended,
         )
-        self._static = [StaticFiles(directory=str(d), check_dir=False) for d in self._static_dirs]
         self._start_lock = asyncio.Lock()
         self._starlette = Starlette(
             routes=[
                 Route("/_stube/event/{cid}/{iid}/{name}", self._event, methods=["POST"]),
                 Route("/_stube/back/{cid}", self._back, methods=["POST"]),
                 Route("/_stube/sse/{cid}", self._sse, methods=["GET"]),
-                Route("/_stube/static/{path:path}", self._asset, methods=["GET", "HEAD"]),
+                Route("/_stube/static/{path:path}", self.pages.asset, methods=["GET", "HEAD"]),
                 Route("/_stube/health", self._health, methods=["GET"]),
             ],
             lifespan=lambda app: self.lifespan(),
             exception_handlers={Refused: refused_response},
             debug=self.debug,
         )
-        self._app: ASGIApp = _Secured(self._starlette, _framing(frame_ancestors))
+        self._app: ASGIApp = Secured(self._starlette, framing(frame_ancestors))
 
     # -- configuration --
 
@@ -307,7 +288,7 @@ class Stube:
         if self.runtime.shutting_down:
             raise RuntimeError("stube is shutting down")
         sid, minted = self.sessions.ensure(request)
-        prefix = self._prefix_for(request)
+        prefix = prefix_for(request, self)
         conv, body = await self._conversation_for(request, self.mounts[path], sid, prefix)
         shell = self.pages.at(prefix)
 
@@ -317,14 +298,6 @@ class Stube:
 
         return Embedded(shell.widget(conv, body, own_url=False), shell.head(), shell.scripts(),
                         conv["id"], cookie if minted else None)
-
-    def _prefix_for(self, request: Request) -> str:
-        """Where this app is mounted in the host serving ``request``."""
-        app = request.scope.get("app")
-        for route in getattr(getattr(app, "router", None), "routes", []):
-            if getattr(route, "app", None) is self:
-                return str(request.scope.get("root_path", "")) + route.path
-        return str(request.scope.get("root_path", ""))
 
     # -- events --
 
@@ -340,12 +313,12 @@ class Stube:
         except UnknownEvent as exc:
             raise Refused(404, str(exc)) from None
         except LookupError:  # a type this process no longer defines
-            raise self._stale(request, cid) from None
+            raise self.pages.gone(request, cid) from None
         wants_files = any(p.name == FILES for p in signature(fn, 2 if catch_all else 1).params)
         form = await read_form(request, max_body=self.max_body, max_upload=self.max_upload,
                                wants_files=wants_files)
         with form.uploads:
-            self._check_fields(form, cls.fields)
+            check_fields(form, cls.fields, self.max_field)
             event = Event(iid, name, form.payload, form.fields, convert=True)
             try:
                 out = await self.runtime.apply(cid, lambda c, env: _fold(c, env, event),
@@ -362,26 +335,19 @@ class Stube:
 
     async def _guard(self, request: Request, cid: str) -> dict[str, Any]:
         """The checks before a state change, in the contract's order: origin, 410, then 403."""
-        why = _cross_origin(request, self.trusted_origins)
+        why = cross_origin(request, self.trusted_origins)
         if why is not None:
             raise Refused(403, f"cross-origin request refused ({why})")
         conv = await self.runtime.lookup(cid)
         if conv is None or conv.get("ended"):
-            raise self._stale(request, cid)
+            raise self.pages.gone(request, cid)
         if not self.sessions.owns(request, conv):
             raise Refused(403, "stube conversation belongs to a different session.")
         return conv
 
-    def _check_fields(self, form: Form, lifted: Sequence[str]) -> None:
-        for key in lifted:
-            value = form.fields.get(key)
-            for v in value if isinstance(value, list) else [value]:
-                if isinstance(v, str) and len(v.encode("utf-8", "surrogatepass")) > self.max_field:
-                    raise Refused(400, f"field {key!r} is over {self.max_field} bytes")
-
     def _respond(self, request: Request, cid: str, out: kernel.Outcome | None) -> Response:
         if out is None:
-            raise self._stale(request, cid)
+            raise self.pages.gone(request, cid)
         conv = out.conversation
         if request.headers.get("hx-request") != "true":
             urls = Urls(conv.get("base") or request.scope.get("root_path", ""))
@@ -391,26 +357,6 @@ class Stube:
         return PartialsResponse(out.fragments, cid=cid, conv=conv, since=out.since,
                                 ended_html=lambda: self.pages.ended(conv))
 
-    def _stale(self, request: Request, cid: str) -> Refused:
-        """410: the conversation is gone; the answer asks the user to reload."""
-        html = self.pages.stale(self._reload_url(request))
-        if request.headers.get("hx-request") != "true":
-            html = self._shell(request).page(Markup(html), "stube")
-        else:
-            html = wire.closing(cid, html)
-        return Refused(410, f"conversation {cid} is gone", html=html)
-
-    def _reload_url(self, request: Request) -> str:
-        """Where "Reload" goes: the page the browser shows (htmx tells us, or the Referer), if it is ours."""
-        for header in ("hx-current-url", "referer"):
-            url = URL(request.headers.get(header, ""))
-            if url.scheme in ("http", "https") and url.netloc == request.url.netloc:
-                return str(url)
-        return (request.scope.get("root_path") or "") + "/"
-
-    def _shell(self, request: Request) -> Shell:
-        return self.pages.at(request.scope.get("root_path", ""))
-
     # -- server push, assets, health --
 
     async def _sse(self, request: Request) -> Response:
@@ -418,12 +364,11 @@ class Stube:
         rt = self.runtime
         if rt.shutting_down:
             raise _shutting_down()
-        seen = _seen_version(request.headers.get("last-event-id"), request.query_params.get("v"))
-        headers = {**NO_STORE, "X-Accel-Buffering": "no"}
+        seen = seen_version(request.headers.get("last-event-id"), request.query_params.get("v"))
         conv = await rt.lookup(cid)
         if conv is None or conv.get("ended"):
             message = wire.sse_message(wire.closing(cid, self.pages.stale("")))
-            return Response(message, media_type="text/event-stream", headers=headers)
+            return Response(message, media_type="text/event-stream", headers=dict(STREAM_HEADERS))
         if not self.sessions.owns(request, conv):
             raise Refused(403, "stube conversation belongs to a different session.")
         conv["touched"] = time.time()
@@ -435,24 +380,7 @@ class Stube:
                 found = await rt.page_locked(cid)
                 if found is not None:
                     stream.queue.put_nowait(rt.snapshot(cid, *found))
-        events = _pump(stream.queue, rt.settings.keepalive, lambda: rt.detach(cid, stream))
-        return StreamingResponse(events, media_type="text/event-stream", headers=headers)
-
-    async def _asset(self, request: Request) -> Response:
-        path = request.path_params["path"]
-        if not _ASSET_PATH.fullmatch(path) or any(p in ("", ".", "..") for p in path.split("/")):
-            raise Refused(400, "invalid asset path")
-        for static in self._static:
-            try:
-                response = await static.get_response(path, request.scope)
-            except Exception:
-                continue
-            if response.status_code in (200, 304):
-                immutable = request.query_params.get("v") == self.pages.versions.get(path)
-                response.headers["Cache-Control"] = (
-                    "public, max-age=31536000, immutable" if immutable else "public, max-age=3600")
-                return response
-        raise Refused(404, "not found")
+        return EventStream(stream.queue, keepalive=rt.settings.keepalive, done=lambda: rt.detach(cid, stream))
 
     async def _health(self, request: Request) -> Response:
         """200 while the store answers its ``check()`` (a store without one counts as fine), else 503."""
@@ -473,88 +401,3 @@ def _shutting_down() -> Refused:
 def _fold(conv: dict[str, Any], env: Env, event: Event) -> kernel.Outcome:
     # Checked again under the lock: an earlier event may have covered the target meanwhile.
     return kernel.run(conv, event, env) if cv.displayed(conv, event.iid) else kernel.Outcome(conv)
-
-
-async def _pump(queue: asyncio.Queue[bytes | None], keepalive: float,
-                done: Callable[[], None]) -> AsyncIterator[bytes]:
-    """An SSE body: queued messages, a keep-alive comment when idle, until ``None`` arrives."""
-    try:
-        yield wire.KEEPALIVE
-        while True:
-            try:
-                item = await asyncio.wait_for(queue.get(), keepalive)
-            except TimeoutError:
-                yield wire.KEEPALIVE
-                continue
-            if item is None:
-                return
-            yield item
-    finally:
-        done()
-
-
-def _seen_version(last_event_id: str | None, initial: str | None) -> int:
-    """The newest version a reconnecting page has applied (``a-b`` or ``s-v`` ids); 400 if garbled."""
-    for value in (last_event_id, initial):
-        if value:
-            tail = value.rsplit("-", 1)[-1]
-            if not _VERSION.fullmatch(tail):
-                raise Refused(400, "malformed stream version")
-            return int(tail)
-    return 0
-
-
-def _cross_origin(request: Request, trusted: frozenset[str]) -> str | None:
-    """Why a state-changing request looks forged (``None`` when it does not).
-
-    Browsers send ``Sec-Fetch-Site`` and ``Origin`` on every POST; a request with
-    neither (curl, tests, old clients) is allowed: SameSite=Lax and the session
-    check still apply.
-    """
-    site = request.headers.get("sec-fetch-site")
-    if site in ("cross-site", "same-site"):
-        return f"Sec-Fetch-Site: {site}"
-    origin = request.headers.get("origin")
-    if origin is not None:
-        own = f"{request.url.scheme}://{request.url.netloc}".lower()
-        if origin.rstrip("/").lower() not in trusted | {own}:
-            return f"Origin: {origin[:100]}"
-    return None
-
-
-def _framing(frame_ancestors: str | None) -> list[tuple[bytes, bytes]]:
-    """The framing headers HTML responses carry (none when ``frame_ancestors`` is ``None``)."""
-    if frame_ancestors is None:
-        return []
-    headers = [(b"content-security-policy", f"frame-ancestors {frame_ancestors}".encode("latin-1"))]
-    if frame_ancestors.strip() == "'self'":
-        headers.append((b"x-frame-options", b"SAMEORIGIN"))
-    return headers
-
-
-_ALWAYS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin")]
-
-
-class _Secured:
-    """ASGI wrapper adding the headers every response carries (and, on HTML, the framing policy)."""
-
-    def __init__(self, app: ASGIApp, framing: list[tuple[bytes, bytes]]) -> None:
-        self.app = app
-        self.framing = framing
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def secured(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {k.lower() for k, _ in headers}
-                html = any(k.lower() == b"content-type" and v.startswith(b"text/html") for k, v in headers)
-                extra = _ALWAYS + (self.framing if html else [])
-                headers += [(k, v) for k, v in extra if k not in present]
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, secured)

@@ -10,16 +10,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from markupsafe import Markup, escape
+from starlette.datastructures import URL
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
 
+from . import wire
 from .component import lookup
 from .render import Templates, Urls
+from .responses import Refused
 
+_ASSET_PATH = re.compile(r"[A-Za-z0-9_./-]+")
 _SCRIPTS = ("htmx/htmx.min.js", "htmx/hx-sse.min.js", "stube.js")
 
 
@@ -31,6 +40,7 @@ class Pages:
         self.static_dirs = list(static_dirs)
         self.title = title
         self.versions: dict[str, str] = {}
+        self._static = [StaticFiles(directory=str(d), check_dir=False) for d in self.static_dirs]
 
     def at(self, base: str) -> Shell:
         """The shells for an app mounted at ``base`` (a request's ``root_path``, or an embed prefix)."""
@@ -50,6 +60,23 @@ class Pages:
             self.versions[path] = version
         return version
 
+    async def asset(self, request: Request) -> Response:
+        """A static file from the first folder that has it; versioned URLs are cached for a year."""
+        path = request.path_params["path"]
+        if not _ASSET_PATH.fullmatch(path) or any(p in ("", ".", "..") for p in path.split("/")):
+            raise Refused(400, "invalid asset path")
+        for static in self._static:
+            try:
+                response = await static.get_response(path, request.scope)
+            except Exception:
+                continue
+            if response.status_code in (200, 304):
+                immutable = request.query_params.get("v") == self.versions.get(path)
+                response.headers["Cache-Control"] = (
+                    "public, max-age=31536000, immutable" if immutable else "public, max-age=3600")
+                return response
+        raise Refused(404, "not found")
+
     def ended(self, conv: dict[str, Any]) -> str:
         """What a finished conversation shows: its result and a way to start again."""
         urls = Urls(conv.get("base") or "")
@@ -59,6 +86,14 @@ class Pages:
     def stale(self, reload: str) -> str:
         """The "this page expired" fragment, its Reload link going to ``reload``."""
         return self.templates.get("stube/stale.html").render(reload=reload)
+
+    def gone(self, request: Request, cid: str) -> Refused:
+        """410: the conversation is gone; the answer asks the user to reload."""
+        html = self.stale(reload_url(request))
+        if request.headers.get("hx-request") == "true":
+            return Refused(410, f"conversation {cid} is gone", html=wire.closing(cid, html))
+        page = self.at(request.scope.get("root_path", "")).page(Markup(html), "stube")
+        return Refused(410, f"conversation {cid} is gone", html=page)
 
     def title_for(self, mount_title: str | None, conv: dict[str, Any]) -> str:
         """The mount's title, else the root component's ``title``, else the app's."""
@@ -70,6 +105,49 @@ class Pages:
             if isinstance(title, str):
                 return title
         return self.title
+
+
+@dataclass(slots=True)
+class Embedded:
+    """A conversation minted for a host page.
+
+    Put ``head`` in the host page's ``<head>``, ``html`` where the widget goes and
+    ``scripts`` at the end of ``<body>`` (once per page, however many widgets).
+
+    Call :meth:`apply` on the host's response so a new session cookie reaches the browser.
+    """
+
+    html: Markup
+    head: Markup
+    scripts: Markup
+    cid: str
+    _cookie: Callable[[Response], None] | None = None
+
+    def apply(self, response: Response) -> Response:
+        if self._cookie is not None:
+            self._cookie(response)
+        return response
+
+
+def prefix_for(request: Request, app: object) -> str:
+    """Where ``app`` is mounted in the host serving ``request``."""
+    host = request.scope.get("app")
+    for route in getattr(getattr(host, "router", None), "routes", []):
+        if getattr(route, "app", None) is app:
+            return str(request.scope.get("root_path", "")) + str(route.path)
+    return str(request.scope.get("root_path", ""))
+
+
+def reload_url(request: Request) -> str:
+    """Where "Reload" goes: the page the browser shows (htmx tells us, or the Referer), if it is ours.
+
+    Only an ``http``/``https`` URL on this request's host; anything else falls back to the prefix.
+    """
+    for header in ("hx-current-url", "referer"):
+        url = URL(request.headers.get(header, ""))
+        if url.scheme in ("http", "https") and url.netloc == request.url.netloc:
+            return str(url)
+    return str(request.scope.get("root_path") or "") + "/"
 
 
 class Shell:
