@@ -1,4 +1,8 @@
-"""Browser sessions: a signed, HttpOnly, SameSite=Lax cookie holding a random id.
+"""Browser sessions: a signed, timestamped, HttpOnly, SameSite=Lax cookie holding a random id.
+
+The signature carries the time the cookie was issued; a cookie older than
+``max_age`` seconds is no session at all (events answer 403, a page view
+mints a new session).
 
 The raw session id never leaves this module except inside the signed cookie:
 conversations record ``owner(sid)``, a keyed hash, so a leaked conversation
@@ -10,22 +14,25 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from typing import Any
 
-from itsdangerous import BadSignature, Signer
-from starlette.requests import HTTPConnection
+from itsdangerous import BadSignature, TimestampSigner
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
 COOKIE = "stube_sid"
+#: How long a session cookie is honoured unless the app says otherwise (30 days).
+MAX_AGE = 30 * 86400
 
 
 class Sessions:
-    def __init__(self, secret: str | bytes, *, cookie: str = COOKIE, max_age: int | None = None) -> None:
+    def __init__(self, secret: str | bytes, *, cookie: str = COOKIE, max_age: int = MAX_AGE) -> None:
         self._key = secret.encode() if isinstance(secret, str) else secret
-        self._signer = Signer(self._key, salt="stube.session")
+        self._signer = TimestampSigner(self._key, salt="stube.session")
         self.cookie = cookie
         self.max_age = max_age
-        self._verified: dict[str, str] = {}
+        self._verified: dict[str, tuple[str, float]] = {}
         self._owners: dict[str, str] = {}
 
     def read(self, conn: HTTPConnection) -> str | None:
@@ -34,18 +41,23 @@ class Sessions:
         A browser may send several cookies of this name (another stube app in the
         same host, under another path); the first one signed with our key wins.
         """
+        now = time.time()
         for raw in self._values(conn.headers.get("cookie", "")):
-            sid = self._verified.get(raw)
-            if sid is None:
+            known = self._verified.get(raw)
+            if known is None:
                 try:
-                    sid = self._signer.unsign(raw).decode()
-                except (BadSignature, UnicodeDecodeError):
+                    value, issued = self._signer.unsign(raw, return_timestamp=True)
+                    known = (value.decode(), issued.timestamp())
+                except (BadSignature, UnicodeDecodeError, ValueError, OverflowError):
                     continue
                 # Checking a signature costs two HMACs per request; a browser sends the same
                 # cookie every time, so remember the ones that passed (a bounded number).
                 if len(self._verified) >= 4096:
                     self._verified.clear()
-                self._verified[raw] = sid
+                self._verified[raw] = known
+            sid, issued_at = known
+            if now - issued_at > self.max_age:
+                continue  # expired: as good as no cookie
             return sid
         return None
 
@@ -75,12 +87,18 @@ class Sessions:
         response.set_cookie(
             self.cookie,
             self._signer.sign(sid.encode()).decode(),
-            max_age=self.max_age,
+            # No Max-Age: the cookie still ends with the browser session; the signed
+            # timestamp is what bounds it on the server (``max_age``).
             path=path or "/",
             httponly=True,
             samesite="lax",
             secure=secure,
         )
+
+    def attach_cookie(self, response: Response, sid: str, request: Request, *, path: str | None = None) -> None:
+        """Send the session cookie for ``request`` (Secure over https; ``path`` defaults to the prefix)."""
+        self.set_cookie(response, sid, secure=request.url.scheme == "https",
+                        path=path if path is not None else request.scope.get("root_path") or "/")
 
     def owns(self, conn: HTTPConnection, conv: dict[str, Any]) -> bool:
         """Does this request's session own the conversation? (Owner-less ones are open.)"""
@@ -89,3 +107,21 @@ class Sessions:
             return True
         sid = self.read(conn)
         return sid is not None and hmac.compare_digest(self.owner(sid), owner)
+
+
+def cross_origin(request: Request, trusted: frozenset[str]) -> str | None:
+    """Why a state-changing request looks forged (``None`` when it does not).
+
+    Browsers send ``Sec-Fetch-Site`` and ``Origin`` on every POST; a request with
+    neither (curl, tests, old clients) is allowed: SameSite=Lax and the session
+    check still apply.
+    """
+    site = request.headers.get("sec-fetch-site")
+    if site in ("cross-site", "same-site"):
+        return f"Sec-Fetch-Site: {site}"
+    origin = request.headers.get("origin")
+    if origin is not None:
+        own = f"{request.url.scheme}://{request.url.netloc}".lower()
+        if origin.rstrip("/").lower() not in trusted | {own}:
+            return f"Origin: {origin[:100]}"
+    return None

@@ -54,3 +54,36 @@ def test_publish_in_one_page_reaches_another(wire_server, context):
     first.locator("button", has_text="Send").click()
     expect(second.locator(".messages li")).to_have_text(["hello from one"])
     expect(first.locator(".messages li")).to_have_text(["hello from one"])
+
+
+ATTACKER = "http://127.0.0.1:9/attack"  # another port on the same host: same *site*, so Lax cookies go along
+
+
+def _attack_page(action: str) -> str:
+    return (f'<form id="f" method="post" action="{action}"></form>'
+            '<script>document.getElementById("f").submit()</script>')
+
+
+def test_a_page_on_another_port_cannot_drive_the_counter(wire_server, page):
+    page.goto(wire_server.url + "/counter")
+    page.locator("button", has_text="+").click()
+    expect(page.locator(".count")).to_have_text("1")
+    action = wire_server.url + page.locator("button", has_text="+").get_attribute("hx-post")
+    own = page.url
+    page.route(ATTACKER, lambda route: route.fulfill(body=_attack_page(action), content_type="text/html"))
+    with page.expect_response(action) as answer:
+        page.goto(ATTACKER)
+    assert answer.value.status == 403  # 0.1 answered 303 and counted the forged click
+    page.goto(own)
+    expect(page.locator(".count")).to_have_text("1")
+
+
+def test_the_app_own_pages_still_send_events_with_their_origin(wire_server, page):
+    seen = []
+    page.on("request", lambda r: seen.append(r) if "/_stube/event/" in r.url else None)
+    page.goto(wire_server.url + "/counter")
+    page.locator("button", has_text="+").click()
+    expect(page.locator(".count")).to_have_text("1")
+    headers = seen[0].all_headers()
+    assert headers.get("origin") == wire_server.url  # the check really looked at an Origin ...
+    assert headers.get("sec-fetch-site") == "same-origin"  # ... and at Sec-Fetch-Site

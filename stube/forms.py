@@ -1,0 +1,185 @@
+"""What a request carried: an event's body read under a cap, parsed as a form, turned into a
+payload; and the version a reconnecting SSE stream has seen.
+
+``read_body(request, cap)`` → ``parse_form(body, headers, cap)`` → ``to_payload(query, fields, uploads)``.
+Upload descriptors (``{"name", "filename", "content_type", "size", "path"}``)
+come only from the multipart parser: a client-sent ``files`` key (query,
+urlencoded field, ``hx-vals``, a text part) is dropped, so no payload can name
+a file on the server. :class:`Uploads` deletes the temporary files when the
+event is over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import AsyncGenerator, Iterable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from starlette.datastructures import FormData, Headers, UploadFile
+from starlette.formparsers import FormParser, MultiPartParser
+from starlette.requests import ClientDisconnect, Request
+
+from .payload import Raw
+from .responses import Refused
+
+#: The payload key reserved for uploads; whatever a client sends under it is dropped.
+FILES = "files"
+_MULTIPART = "multipart/form-data"
+_URLENCODED = "application/x-www-form-urlencoded"
+_VERSION = re.compile(r"[0-9]{1,18}")
+
+
+@dataclass(slots=True)
+class Uploads:
+    """The uploaded files of one request; leaving the ``with`` block deletes them."""
+
+    files: list[dict[str, Any]] = field(default_factory=list)
+
+    def __enter__(self) -> Uploads:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for f in self.files:
+            with contextlib.suppress(OSError):
+                os.unlink(f["path"])
+
+    def keep(self, key: str, upload: UploadFile) -> None:
+        """Copy one uploaded part to a temporary file of our own (the parser's goes away)."""
+        fd, path = tempfile.mkstemp(prefix="stube-upload-")
+        with os.fdopen(fd, "wb") as out:
+            upload.file.seek(0)
+            shutil.copyfileobj(upload.file, out)
+            size = out.tell()
+        self.files.append({"name": key, "filename": upload.filename,
+                           "content_type": upload.content_type or "application/octet-stream",
+                           "size": size, "path": path})
+
+
+@dataclass(slots=True)
+class Form:
+    """What an event request carried: ``payload`` for the handler, ``fields`` to lift, ``uploads``."""
+
+    payload: dict[str, Any]
+    fields: dict[str, Any]
+    uploads: Uploads
+
+
+def cap_for(headers: Headers, max_body: int, max_upload: int) -> int:
+    return max_upload if headers.get("content-type", "").startswith(_MULTIPART) else max_body
+
+
+async def read_body(request: Request, cap: int) -> bytes:
+    """The whole body, or :class:`Refused` 413 past ``cap`` bytes (400 if the client went away)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > cap:
+        raise Refused(413, f"request body over {cap} bytes")
+    chunks = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > cap:
+                raise Refused(413, f"request body over {cap} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise Refused(400, "client disconnected before the body was complete") from None
+    return b"".join(chunks)
+
+
+async def parse_form(body: bytes, headers: Headers, cap: int) -> tuple[dict[str, Any], Uploads]:
+    """Form fields (repeated keys become lists) and the uploaded files of ``body``."""
+    uploads = Uploads()
+    if not body:
+        return {}, uploads
+    ctype = headers.get("content-type", "")
+
+    async def stream() -> AsyncGenerator[bytes, None]:
+        yield body
+        yield b""
+
+    parser: FormParser | MultiPartParser
+    if ctype.startswith(_MULTIPART):
+        parser = MultiPartParser(headers, stream(), max_files=1000, max_fields=1000, max_part_size=cap)
+    elif ctype.startswith(_URLENCODED):
+        parser = FormParser(headers, stream(), max_fields=1000, max_part_size=cap)
+    else:
+        raise Refused(400, f"unsupported content type {ctype!r}")
+    try:
+        form: FormData = await parser.parse()
+    except Exception as exc:
+        raise Refused(400, f"malformed form body: {exc}") from None
+    fields: dict[str, Any] = {}
+    try:
+        for key, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                if value.filename:  # an empty file input still sends one part without a name
+                    uploads.keep(key, value)
+            elif key != FILES:
+                _add(fields, key, value)
+    except BaseException:
+        uploads.close()  # copied so far: nobody will see them
+        raise
+    finally:
+        await form.close()
+    return fields, uploads
+
+
+def to_payload(query: Iterable[tuple[str, str]], fields: dict[str, Any], uploads: Uploads, *,
+               wants_files: bool) -> dict[str, Any]:
+    """Query string first, then form fields; ``files`` only ever the parsed uploads."""
+    payload: dict[str, Any] = {}
+    for key, value in query:
+        if key != FILES:
+            _add(payload, key, value)
+    for key, value in fields.items():
+        payload.setdefault(key, value)
+    if uploads.files or wants_files:
+        payload[FILES] = Raw(list(uploads.files))
+    return payload
+
+
+async def read_form(request: Request, *, max_body: int, max_upload: int, wants_files: bool) -> Form:
+    """Everything an event request carried, under the size caps."""
+    cap = cap_for(request.headers, max_body, max_upload)
+    body = await read_body(request, cap)
+    fields, uploads = await parse_form(body, request.headers, cap)
+    payload = to_payload(request.query_params.multi_items(), fields, uploads, wants_files=wants_files)
+    return Form(payload, fields, uploads)
+
+
+def check_fields(form: Form, lifted: Iterable[str], cap: int) -> None:
+    """400 when a field the component lifts (its ``fields``) is over ``cap`` bytes."""
+    for key in lifted:
+        value = form.fields.get(key)
+        for v in value if isinstance(value, list) else [value]:
+            if isinstance(v, str) and len(v.encode("utf-8", "surrogatepass")) > cap:
+                raise Refused(400, f"field {key!r} is over {cap} bytes")
+
+
+def _add(target: dict[str, Any], key: str, value: Any) -> None:
+    if key in target:
+        existing = target[key]
+        target[key] = existing + [value] if isinstance(existing, list) else [existing, value]
+    else:
+        target[key] = value
+
+
+def seen_version(last_event_id: str | None, initial: str | None) -> int:
+    """The newest version a reconnecting page has applied (``a-b`` or ``s-v`` ids); 400 if garbled."""
+    for value in (last_event_id, initial):
+        if value:
+            tail = value.rsplit("-", 1)[-1]
+            if not _VERSION.fullmatch(tail):
+                raise Refused(400, "malformed stream version")
+            return int(tail)
+    return 0

@@ -1,0 +1,142 @@
+"""What the HTTP layer answers: htmx partials, and refusals raised where they are found.
+
+An endpoint raises :class:`Refused` at the point it finds a reason to say no
+(410, 403, 404, 400, 413, 503); one exception handler on the inner Starlette
+turns it into a response and logs one line. Successful events answer a
+:class:`PartialsResponse`, which owns the ``X-Stube-*`` headers and
+``no-store``, so no endpoint has to remember them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from . import wire
+from .fragments import Fragment
+
+log = logging.getLogger("stube.http")
+
+#: Nothing stube answers may be cached: every response reflects a live conversation.
+NO_STORE: Mapping[str, str] = {"Cache-Control": "no-store"}
+
+
+class Refused(Exception):
+    """A request stube will not serve: ``status`` and a short ``text`` (or a whole ``html`` body)."""
+
+    def __init__(self, status: int, text: str, *, html: str | None = None,
+                 headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(text)
+        self.status = status
+        self.text = text
+        self.html = html
+        self.headers = dict(headers or {})
+
+
+def refused_response(request: Request, exc: Exception) -> Response:
+    """The one place a :class:`Refused` becomes a response (and a log line)."""
+    if not isinstance(exc, Refused):  # pragma: no cover - registered for Refused only
+        raise exc
+    level = logging.WARNING if exc.status in (403, 413) else logging.INFO
+    log.log(level, "refused %s %s %s: %s", exc.status, request.method, request.url.path, exc.text)
+    headers = {**NO_STORE, **exc.headers}
+    if exc.html is not None:
+        return HTMLResponse(exc.html, status_code=exc.status, headers=headers)
+    return PlainTextResponse(exc.text, status_code=exc.status, headers=headers)
+
+
+class PartialsResponse(HTMLResponse):
+    """An event's answer: htmx partials plus where the conversation went (``X-Stube-From``/``To``).
+
+    An empty body is a 204 with the same headers (nothing to swap, the version still moved).
+    """
+
+    def __init__(self, fragments: Iterable[Fragment], *, cid: str, conv: dict[str, Any],
+                 since: int | None, ended_html: Callable[[], str]) -> None:
+        fragments = list(fragments)
+        body = wire.partials(fragments, cid=cid, ended_html=ended_html)
+        version = conv.get("version", 0)
+        headers = {**NO_STORE, **wire.history_headers(fragments), "X-Stube-Cid": cid,
+                   "X-Stube-From": str(since if since is not None else version),
+                   "X-Stube-To": str(version)}
+        if not body:
+            self.media_type = None  # type: ignore[assignment]  # a 204 carries no body, so no content type either
+        super().__init__(body or None, status_code=200 if body else 204, headers=headers)
+
+
+class EventStream(StreamingResponse):
+    """An SSE answer: queued messages, a keep-alive comment when idle, until ``None`` arrives.
+
+    ``done()`` runs when the stream ends, whichever side ends it.
+    """
+
+    media_type = "text/event-stream"
+
+    def __init__(self, queue: asyncio.Queue[bytes | None], *, keepalive: float, done: Callable[[], None]) -> None:
+        super().__init__(_pump(queue, keepalive, done), headers=STREAM_HEADERS)
+
+
+#: Headers of every SSE answer (proxies must not buffer it).
+STREAM_HEADERS: Mapping[str, str] = {**NO_STORE, "X-Accel-Buffering": "no"}
+
+
+async def _pump(queue: asyncio.Queue[bytes | None], keepalive: float,
+                done: Callable[[], None]) -> AsyncIterator[bytes]:
+    """An SSE body: queued messages, a keep-alive comment when idle, until ``None`` arrives."""
+    try:
+        yield wire.KEEPALIVE
+        while True:
+            try:
+                item = await asyncio.wait_for(queue.get(), keepalive)
+            except TimeoutError:
+                yield wire.KEEPALIVE
+                continue
+            if item is None:
+                return
+            yield item
+    finally:
+        done()
+
+
+def framing(frame_ancestors: str | None) -> list[tuple[bytes, bytes]]:
+    """The framing headers HTML responses carry (none when ``frame_ancestors`` is ``None``)."""
+    if frame_ancestors is None:
+        return []
+    headers = [(b"content-security-policy", f"frame-ancestors {frame_ancestors}".encode("latin-1"))]
+    if frame_ancestors.strip() == "'self'":
+        headers.append((b"x-frame-options", b"SAMEORIGIN"))
+    return headers
+
+
+_ALWAYS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin")]
+
+
+class Secured:
+    """ASGI wrapper adding the headers every response carries (and, on HTML, the framing policy)."""
+
+    def __init__(self, app: ASGIApp, framing: list[tuple[bytes, bytes]]) -> None:
+        self.app = app
+        self.framing = framing
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def secured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                html = any(k.lower() == b"content-type" and v.startswith(b"text/html") for k, v in headers)
+                extra = _ALWAYS + (self.framing if html else [])
+                headers += [(k, v) for k, v in extra if k not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, secured)
