@@ -29,13 +29,12 @@ import inspect
 import logging
 import os
 import secrets
-import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -45,11 +44,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from . import conversation as cv
 from . import kernel, wire
 from .component import Component, lookup
-from .errors import BadPayload, UnknownEvent
+from .errors import BadPayload, NotSaved, UnknownEvent
 from .forms import FILES, check_fields, read_form, seen_version
 from .jsonstate import json_copy
 from .kernel import Env, Event
-from .pages import Embedded, Pages, prefix_for
+from .pages import Embedded, Pages, prefix_for, reload_url
 from .payload import signature
 from .render import STATIC_DIR, Templates, Urls
 from .responses import (
@@ -115,7 +114,12 @@ class Stube:
     ``sse_keepalive`` (seconds), ``trusted_origins`` (origins besides the app's
     own allowed to send events), ``frame_ancestors`` (CSP ``frame-ancestors``
     value; ``None`` allows framing anywhere), ``session_max_age`` (seconds a
-    session cookie is honoured), ``debug`` (also ``$STUBE_DEBUG=1``).
+    session cookie is honoured), ``unused_ttl`` (seconds a conversation with
+    neither an event nor a stream lives), ``max_conversations`` (live
+    conversations per process; unused ones are evicted first), ``max_streams``
+    and ``max_streams_per_session`` (open SSE streams; the oldest is closed),
+    ``debug`` (also ``$STUBE_DEBUG=1``: exception text in banners, strict
+    templates reloaded when they change, the inspector).
     """
 
     def __init__(self, *, store: Any = None, stash: Any = None, secret_key: str | bytes | None = None,
@@ -125,7 +129,9 @@ class Stube:
                  max_body: int = 1 << 20, max_upload: int = 10 << 20, max_field: int = 64 * 1024,
                  sse_keepalive: float = 15.0, title: str = "stube", debug: bool = False,
                  trusted_origins: Iterable[str] = (), frame_ancestors: str | None = "'self'",
-                 session_max_age: int = MAX_AGE) -> None:
+                 session_max_age: int = MAX_AGE, unused_ttl: float | None = 600.0,
+                 max_conversations: int = 100_000, max_streams: int = 4,
+                 max_streams_per_session: int = 16) -> None:
         secret = secret_key or os.environ.get("STUBE_SECRET")
         if not secret:
             secret = secrets.token_bytes(32)
@@ -134,9 +140,8 @@ class Stube:
         self.debug = debug or os.environ.get("STUBE_DEBUG") == "1"
         self.secret = secret.encode() if isinstance(secret, str) else secret
         self.sessions = Sessions(self.secret, max_age=session_max_age)
-        self.templates = Templates(templates, auto_reload=self.debug)
-        # TODO(lead): pass debug=self.debug once kernel.Env accepts it (Env.debug, issue 10 item 5).
-        self.env = Env(self.templates, app=app, history_limit=history_limit)
+        self.templates = Templates(templates, auto_reload=self.debug, strict=self.debug)
+        self.env = Env(self.templates, app=app, history_limit=history_limit, debug=self.debug)
         self.store = store if store is not None else InMemoryStore()
         self.stash = stash if isinstance(stash, Stash) else Stash(
             stash if stash is not None else InMemoryStashStore(), secret=self.secret)
@@ -148,7 +153,9 @@ class Stube:
         self.pages = Pages(self.templates, [Path(d) for d in static] + [STATIC_DIR], title)
         self.runtime = Runtime(
             env=self.env, store=self.store, stash=self.stash,
-            settings=Settings(ttl=conversation_ttl, reaper_interval=reaper_interval, keepalive=sse_keepalive),
+            settings=Settings(ttl=conversation_ttl, reaper_interval=reaper_interval, keepalive=sse_keepalive,
+                              unused_ttl=unused_ttl, max_conversations=max_conversations,
+                              max_streams=max_streams, max_streams_per_session=max_streams_per_session),
             ended_html=self.pages.ended,
         )
         self._start_lock = asyncio.Lock()
@@ -321,16 +328,20 @@ class Stube:
             check_fields(form, cls.fields, self.max_field)
             event = Event(iid, name, form.payload, form.fields, convert=True)
             try:
-                out = await self.runtime.apply(cid, lambda c, env: _fold(c, env, event),
-                                               page=request.headers.get("x-stube-page"))
+                out = await self.runtime.apply(cid, event, page=request.headers.get("x-stube-page"))
             except BadPayload as exc:
                 raise Refused(400, str(exc)) from None
+            except NotSaved:
+                raise _not_saved(request) from None
         return self._respond(request, cid, out)
 
     async def _back(self, request: Request) -> Response:
         cid = request.path_params["cid"]
         await self._guard(request, cid)
-        out = await self.runtime.apply(cid, kernel.rewind, page=request.headers.get("x-stube-page"))
+        try:
+            out = await self.runtime.apply(cid, kernel.rewind, page=request.headers.get("x-stube-page"))
+        except NotSaved:
+            raise _not_saved(request) from None
         return self._respond(request, cid, out)
 
     async def _guard(self, request: Request, cid: str) -> dict[str, Any]:
@@ -365,22 +376,15 @@ class Stube:
         if rt.shutting_down:
             raise _shutting_down()
         seen = seen_version(request.headers.get("last-event-id"), request.query_params.get("v"))
-        conv = await rt.lookup(cid)
-        if conv is None or conv.get("ended"):
+        conv = await rt.conversation(cid)
+        if conv is not None and not conv.get("ended") and not self.sessions.owns(request, conv):
+            raise Refused(403, "stube conversation belongs to a different session.")
+        stream = None if conv is None or conv.get("ended") else await rt.open_stream(
+            cid, request.query_params.get("page", ""), seen)
+        if stream is None:
             message = wire.sse_message(wire.closing(cid, self.pages.stale("")))
             return Response(message, media_type="text/event-stream", headers=dict(STREAM_HEADERS))
-        if not self.sessions.owns(request, conv):
-            raise Refused(403, "stube conversation belongs to a different session.")
-        conv["touched"] = time.time()
-        # Attach and take the snapshot under the lock, so no fold slips in between.
-        async with rt.locked(cid):
-            stream = rt.attach(cid, request.query_params.get("page", ""))
-            current = rt.conversations.get(cid)
-            if current is not None and (cid in rt.restored or seen < current.get("version", 0)):
-                found = await rt.page_locked(cid)
-                if found is not None:
-                    stream.queue.put_nowait(rt.snapshot(cid, *found))
-        return EventStream(stream.queue, keepalive=rt.settings.keepalive, done=lambda: rt.detach(cid, stream))
+        return EventStream(rt.events(stream))
 
     async def _health(self, request: Request) -> Response:
         """200 while the store answers its ``check()`` (a store without one counts as fine), else 503."""
@@ -394,10 +398,22 @@ class Stube:
         return JSONResponse({"store": "ok"}, headers=dict(NO_STORE))
 
 
+def _not_saved(request: Request) -> Refused:
+    """A save that failed is never acknowledged: 503 and ``Retry-After``; nothing changed.
+
+    htmx pages show it as stube.js's notice beside the component; a page without
+    JavaScript gets a short page with a way back.
+    """
+    text = "Not saved: the server could not store this change. Nothing changed; try again in a moment."
+    html = None
+    if request.headers.get("hx-request") != "true":
+        back = escape(reload_url(request))
+        html = (f'<!doctype html><meta charset="utf-8"><title>Not saved</title>'
+                f'<p role="alert">{escape(text)}</p><p><a href="{back}">Back to the page</a></p>')
+    return Refused(503, text, html=html, headers={"Retry-After": "2"})
+
+
 def _shutting_down() -> Refused:
     return Refused(503, "stube is shutting down; try again in a moment.", headers={"Retry-After": "5"})
 
 
-def _fold(conv: dict[str, Any], env: Env, event: Event) -> kernel.Outcome:
-    # Checked again under the lock: an earlier event may have covered the target meanwhile.
-    return kernel.run(conv, event, env) if cv.displayed(conv, event.iid) else kernel.Outcome(conv)

@@ -9,7 +9,6 @@ turns it into a response and logs one line. Successful events answer a
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
@@ -71,37 +70,16 @@ class PartialsResponse(HTMLResponse):
 
 
 class EventStream(StreamingResponse):
-    """An SSE answer: queued messages, a keep-alive comment when idle, until ``None`` arrives.
-
-    ``done()`` runs when the stream ends, whichever side ends it.
-    """
+    """An SSE answer whose body is a stream's messages (``Runtime.events``), unbuffered by proxies."""
 
     media_type = "text/event-stream"
 
-    def __init__(self, queue: asyncio.Queue[bytes | None], *, keepalive: float, done: Callable[[], None]) -> None:
-        super().__init__(_pump(queue, keepalive, done), headers=STREAM_HEADERS)
+    def __init__(self, body: AsyncIterator[bytes]) -> None:
+        super().__init__(body, headers=STREAM_HEADERS)
 
 
 #: Headers of every SSE answer (proxies must not buffer it).
 STREAM_HEADERS: Mapping[str, str] = {**NO_STORE, "X-Accel-Buffering": "no"}
-
-
-async def _pump(queue: asyncio.Queue[bytes | None], keepalive: float,
-                done: Callable[[], None]) -> AsyncIterator[bytes]:
-    """An SSE body: queued messages, a keep-alive comment when idle, until ``None`` arrives."""
-    try:
-        yield wire.KEEPALIVE
-        while True:
-            try:
-                item = await asyncio.wait_for(queue.get(), keepalive)
-            except TimeoutError:
-                yield wire.KEEPALIVE
-                continue
-            if item is None:
-                return
-            yield item
-    finally:
-        done()
 
 
 def framing(frame_ancestors: str | None) -> list[tuple[bytes, bytes]]:

@@ -10,9 +10,10 @@ from pathlib import Path
 import stube
 
 PACKAGE = Path(stube.__file__).resolve().parent
-KERNEL = {"component", "context", "conversation", "effects", "errors", "fragments", "jsonstate",
+KERNEL = {"component", "context", "conversation", "effects", "errors", "fragments", "inspector", "jsonstate",
           "kernel", "keyed", "lifecycle", "paint", "payload", "render", "txn"}
-HTTP_LAYER = {"http", "runtime", "sessions", "wire", "store", "redis_store", "stash", "stash_redis"}
+HTTP_LAYER = {"http", "pages", "forms", "responses", "sessions", "wire", "runtime", "scheduler", "streams",
+              "livemap", "persist", "bus", "store", "redis_store", "stash", "stash_redis"}
 THIRD_PARTY_HTTP = {"starlette", "uvicorn", "httpx", "httpx2", "redis", "itsdangerous", "multipart"}
 
 
