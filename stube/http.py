@@ -14,6 +14,7 @@ Routes (all under the prefix the app is mounted at)::
     GET  /_stube/sse/<cid>                  the page's server-push stream
     GET  /_stube/static/<path>              htmx, stube.js, stube.css
     GET  /_stube/health                     200 ``{"store": "ok"}`` or 503
+    GET  /_stube/inspect/<cid>/<iid>        the inspector's panel (``debug`` only; 404 otherwise)
 
 Refusals are raised as :class:`~stube.responses.Refused` where they are found
 and answered by one exception handler; every response gets ``nosniff`` and
@@ -46,6 +47,7 @@ from . import kernel, wire
 from .component import Component, lookup
 from .errors import BadPayload, NotSaved, UnknownEvent
 from .forms import FILES, check_fields, read_form, seen_version
+from .inspector import inspect as inspect_instance
 from .jsonstate import json_copy
 from .kernel import Env, Event
 from .pages import Embedded, Pages, prefix_for, reload_url
@@ -150,7 +152,7 @@ class Stube:
         self.trusted_origins = frozenset(o.rstrip("/").lower() for o in trusted_origins)
         self.title = title
         self.mounts: dict[str, MountPoint] = {}
-        self.pages = Pages(self.templates, [Path(d) for d in static] + [STATIC_DIR], title)
+        self.pages = Pages(self.templates, [Path(d) for d in static] + [STATIC_DIR], title, debug=self.debug)
         self.runtime = Runtime(
             env=self.env, store=self.store, stash=self.stash,
             settings=Settings(ttl=conversation_ttl, reaper_interval=reaper_interval, keepalive=sse_keepalive,
@@ -166,6 +168,7 @@ class Stube:
                 Route("/_stube/sse/{cid}", self._sse, methods=["GET"]),
                 Route("/_stube/static/{path:path}", self.pages.asset, methods=["GET", "HEAD"]),
                 Route("/_stube/health", self._health, methods=["GET"]),
+                Route("/_stube/inspect/{cid}/{iid}", self._inspect, methods=["GET"]),
             ],
             lifespan=lambda app: self.lifespan(),
             exception_handlers={Refused: refused_response},
@@ -385,6 +388,22 @@ class Stube:
             message = wire.sse_message(wire.closing(cid, self.pages.stale("")))
             return Response(message, media_type="text/event-stream", headers=dict(STREAM_HEADERS))
         return EventStream(rt.events(stream))
+
+    async def _inspect(self, request: Request) -> Response:
+        """The inspector's panel for one instance: debug only (404 otherwise), the owner's session only."""
+        if not self.debug:
+            raise Refused(404, "Not Found")
+        cid, iid = request.path_params["cid"], request.path_params["iid"]
+        conv = await self.runtime.conversation(cid) if cv.valid_cid(cid) else None
+        if conv is None:
+            raise Refused(404, "no such conversation")
+        if not self.sessions.owns(request, conv):
+            raise Refused(403, "stube conversation belongs to a different session.")
+        found = inspect_instance(conv, iid)
+        if found is None:
+            raise Refused(404, "no such instance")
+        html = self.templates.get("stube/inspector.html").render(i=found)
+        return HTMLResponse(html, headers=dict(NO_STORE))
 
     async def _health(self, request: Request) -> Response:
         """200 while the store answers its ``check()`` (a store without one counts as fine), else 503."""

@@ -35,8 +35,10 @@ _SCRIPTS = ("htmx/htmx.min.js", "htmx/hx-sse.min.js", "stube.js")
 class Pages:
     """The app-wide half: templates, the static folders and the asset versions they hash to."""
 
-    def __init__(self, templates: Templates, static_dirs: Sequence[Path], title: str) -> None:
+    def __init__(self, templates: Templates, static_dirs: Sequence[Path], title: str, *, debug: bool = False) -> None:
         self.templates = templates
+        #: Debug pages say so (stube.js then shows failure details) and offer the inspector.
+        self.debug = debug
         self.static_dirs = list(static_dirs)
         self.title = title
         self.versions: dict[str, str] = {}
@@ -193,6 +195,7 @@ class Shell:
         return Markup(self.pages.templates.get("stube/widget.html").render(
             cid=cid, body=Markup(body), url=url, page_id=page_id, sse_url=sse,
             headers=json.dumps({"X-Stube-Page": page_id}), version=conv.get("version", 0),
+            inspect_url=self.urls.base + "/_stube/inspect" if self.pages.debug else None,
         ))
 
     def page(self, widget: Markup, title: str) -> str:

@@ -79,3 +79,19 @@ def wire_server() -> Iterator[Server]:
     server = Server("tests.browser.wire_app:app").start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def notice_server() -> Iterator[Server]:
+    """tests/browser/notice_app.py: events that fail in every way a page can see."""
+    server = Server("tests.browser.notice_app:app").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def debug_server() -> Iterator[Server]:
+    """The same app with ``debug=True``: detailed notices and the inspector."""
+    server = Server("tests.browser.notice_app:debug_app").start()
+    yield server
+    server.stop()

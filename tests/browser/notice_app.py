@@ -49,3 +49,7 @@ class Page(Component):
 
 app = Stube(secret_key=os.environ.get("STUBE_SECRET", "notice-tests"))
 app.mount("/", Page)
+
+#: The same page in debug mode: notices with details, and the inspector.
+debug_app = Stube(secret_key=os.environ.get("STUBE_SECRET", "notice-tests"), debug=True)
+debug_app.mount("/", Page)

@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import open_demo
 from tests.servers import Server
-
-
-@pytest.fixture(scope="module")
-def notice_server() -> Iterator[Server]:
-    server = Server("tests.browser.notice_app:app").start()
-    yield server
-    server.stop()
 
 
 def notice(page):  # type: ignore[no-untyped-def]
@@ -75,9 +65,8 @@ def test_a_server_error_and_a_network_error_are_both_shown(page, notice_server: 
     expect(notice(page).filter(has_text="Could not reach the server")).to_have_count(1)
 
 
-def test_debug_pages_show_the_status_and_the_server_text(page, notice_server: Server) -> None:
-    open_demo(page, notice_server, "/")
-    page.evaluate("document.querySelector('[data-stube-cid]').setAttribute('data-stube-debug', '')")
+def test_debug_pages_show_the_status_and_the_server_text(page, debug_server: Server) -> None:
+    open_demo(page, debug_server, "/")
     page.click(".add")
     detail = notice(page).locator(".stube-notice-detail")
     expect(detail).to_contain_text("400")
