@@ -24,6 +24,7 @@ from .component import Component, as_embed, lookup
 from .context import ambient
 from .errors import EffectError, error_message
 from .fragments import Fragment
+from .jsonstate import is_json
 from .keyed import reconcile
 from .lifecycle import Handler, as_effects
 from .paint import banner_html, render_page, url_of
@@ -32,7 +33,7 @@ from .txn import Command, Env, StashWrite, Txn
 
 __all__ = ["Command", "Env", "Event", "Handler", "Outcome", "StashWrite", "Txn", "admit", "as_effects",
            "banner_html", "boot", "dispatch", "failed", "finish", "render_page", "resolve", "rewind", "run",
-           "stop_all", "url_of", "wake"]
+           "stop_all", "travel", "url_of", "wake"]
 
 log = logging.getLogger("stube")
 
@@ -109,6 +110,8 @@ def _unchanged(conv: dict[str, Any]) -> Outcome:
 def _outcome(tx: Txn, *, record: bool) -> Outcome:
     fragments = paint.paint(tx)
     conv = tx.result(record=record)
+    if tx.env.backtrack:
+        paint.step_history(tx, conv, fragments)
     return Outcome(conv, fragments, tx.commands, tx.removed, since=tx.base.get("version", 0))
 
 
@@ -199,6 +202,10 @@ def run(conv: dict[str, Any], event: Event, env: Env, handler: Handler | None = 
             obj.__dict__.update(lifted)
 
     def step(tx: Txn) -> None:
+        if lifted:
+            typed = {k: v for k, v in lifted.items() if is_json(v)}
+            if typed:
+                tx.lifted = {event.iid: typed}  # what was typed: going back to this step shows it again
         tx.fold(lifecycle.invoke(tx, event.iid, fn, args, kwargs, prepare=prepare), event.iid)
         if tx.stack and not tx.ended:  # a rewind to an ended step has nothing to project
             paint.project_url(tx)
@@ -234,6 +241,22 @@ def rewind(conv: dict[str, Any], env: Env) -> Outcome:
         paint.project_url(tx)
 
     return _fold(conv, env, step, phase="back", blame=cv.top(conv) or "")
+
+
+def travel(conv: dict[str, Any], env: Env, step: int) -> Outcome:
+    """Move to the step labelled ``step`` (the browser's Back or Forward): no handler, no new entry.
+
+    Unchanged when the conversation is already there, has ended, or no longer
+    has that step (see :func:`stube.conversation.reachable`).
+    """
+    if conv.get("ended") or step == cv.step_of(conv) or not cv.reachable(conv, step):
+        return _unchanged(conv)
+
+    def go(tx: Txn) -> None:
+        lifecycle.travel(tx, step)
+        paint.project_url(tx)
+
+    return _fold(conv, env, go, phase="back", blame=cv.top(conv) or "")
 
 
 def wake(conv: dict[str, Any], env: Env) -> Outcome:
