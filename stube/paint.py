@@ -15,7 +15,7 @@ from markupsafe import Markup, escape
 
 from . import conversation as cv
 from . import fragments as fr
-from .component import Component, build
+from .component import Component, build, lookup
 from .context import ambient
 from .errors import EffectError, error_message
 from .fragments import Fragment
@@ -172,6 +172,15 @@ def step_address(conv: dict[str, Any], step: int | None = None) -> str:
     """The address naming ``conv`` at a step: ``<mount>?cv=<cid>&step=<n>`` (a GET renders that step)."""
     page = Urls(conv.get("base") or "").page(conv.get("mount") or "/", conv["id"])
     return f"{page}&step={cv.step_of(conv) if step is None else step}"
+
+
+def step_fragment(conv: dict[str, Any]) -> Fragment:
+    """A ``STEP`` fragment that makes the page's history entry name where ``conv`` is now."""
+    url = step_address(conv)
+    if conv["stack"] and "url" in lookup(conv["instances"][conv["stack"][0]]["type"])._stube_hooks:
+        url = conv.get("last_url") or ""
+    return Fragment(fr.STEP, target=conv["id"], html=url, mode="replace", step=cv.step_of(conv),
+                    version=conv.get("version", 0))
 
 
 def step_history(tx: Txn, conv: dict[str, Any], fragments: list[Fragment]) -> None:
