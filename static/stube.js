@@ -386,7 +386,7 @@
   function syncUrl(root) {
     var nodes = (root || document).querySelectorAll("[data-stube-url]");
     for (var i = 0; i < nodes.length; i++) {
-      var url = nodes[i].getAttribute("data-stube-url");
+      var url = nodes[i].getAttribute("data-stube-step-address") || nodes[i].getAttribute("data-stube-url");
       nodes[i].removeAttribute("data-stube-url");
       var cid = nodes[i].getAttribute("data-stube-cid"), label = nodes[i].getAttribute("data-stube-step");
       if (historyOwner(cid) && label !== null) {

@@ -12,6 +12,7 @@ The working copy is ``stube.txn``; hooks are ``lifecycle``; output is ``paint``.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -202,15 +203,27 @@ def run(conv: dict[str, Any], event: Event, env: Env, handler: Handler | None = 
             obj.__dict__.update(lifted)
 
     def step(tx: Txn) -> None:
+        effects = lifecycle.invoke(tx, event.iid, fn, args, kwargs, prepare=prepare)
         if lifted:
-            typed = {k: v for k, v in lifted.items() if is_json(v)}
-            if typed:
-                tx.lifted = {event.iid: typed}  # what was typed: going back to this step shows it again
-        tx.fold(lifecycle.invoke(tx, event.iid, fn, args, kwargs, prepare=prepare), event.iid)
+            tx.lifted = _typed(tx, event.iid, lifted)
+        tx.fold(effects, event.iid)
         if tx.stack and not tx.ended:  # a rewind to an ended step has nothing to project
             paint.project_url(tx)
 
     return _fold(conv, env, step, phase="handle", blame=event.iid, record=True)
+
+
+#: Field names never kept in the history (``f``): a password typed on a step is not shown again on Back.
+_SECRET = re.compile(r"(?:^|_)(?:pass|passwd|password|pwd|secret|token|pin|otp|cvc|cvv|ssn|card)(?:_|$)", re.I)
+
+
+def _typed(tx: Txn, iid: str, lifted: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
+    """The lifted fields going back to this step shows again: those the handler kept, none secret-looking."""
+    rec = tx.instances.get(iid)
+    state = rec["state"] if rec is not None else {}
+    typed = {k: v for k, v in lifted.items()
+             if not _SECRET.search(k) and k in state and state[k] == v and is_json(v)}
+    return {iid: typed} if typed else None
 
 
 def failed(conv: dict[str, Any], env: Env, iid: str, exc: BaseException, phase: str,

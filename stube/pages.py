@@ -197,7 +197,7 @@ class Shell:
         """
         cid = conv["id"]
         page_id = secrets.token_urlsafe(8)
-        noscript = ""
+        noscript = address = ""
         root_cls = lookup(conv["instances"][conv["stack"][0]]["type"]) if conv["stack"] else None
         if not own_url:
             url = ""
@@ -206,13 +206,14 @@ class Shell:
         else:
             url = self.urls.page(conv.get("mount") or "/", cid)
             if self.pages.backtrack:
-                url += f"&step={cv.step_of(conv)}"
-                noscript = url if fresh and not (root_cls is not None and "url" in root_cls._stube_hooks) else ""
+                address = f"{url}&step={cv.step_of(conv)}"
+                noscript = address if fresh and not (root_cls is not None and "url" in root_cls._stube_hooks) else ""
         step = cv.step_of(conv) if self.pages.backtrack and own_url else None
         sse = f"{self.urls.sse(cid)}?page={page_id}&v={conv.get('version', 0)}"
         return Markup(self.pages.templates.get("stube/widget.html").render(
             cid=cid, body=Markup(body), url=url, page_id=page_id, sse_url=sse, step=step,
             step_url=f"{self.urls.base}/_stube/step/{cid}", noscript_url=noscript,
+            step_address=address,
             headers=json.dumps({"X-Stube-Page": page_id}), version=conv.get("version", 0),
             inspect_url=self.urls.base + "/_stube/inspect" if self.pages.debug else None,
         ))
