@@ -359,6 +359,15 @@
     if (!h || res.status >= 400) return;
     var s = parseStep(h), cid = h.get("X-Stube-Cid");
     if (!s || !cid) return;
+    if (ctx.stubeTravel != null) {
+      // The answer to a Back/Forward: the page shows step s.label now. The entry it was asked
+      // for names that step (or, if it was gone, where the conversation is); if the user has
+      // moved on to another entry meanwhile, that entry is left alone (travel() goes on to it).
+      var el = historyOwner(cid), here = history.state && history.state.stube;
+      if (el) el.setAttribute("data-stube-step", String(s.label));
+      if (here && here.cid === cid && here.step === ctx.stubeTravel) step(cid, "replace", s.label, s.version, s.url);
+      return;
+    }
     if (!s.url && (h.get("HX-Push-Url") || h.get("HX-Replace-Url"))) {
       res.stubeStep = { cid: cid, s: s };  // htmx sets the address while swapping: name the step after it
       return;
@@ -371,16 +380,31 @@
     if (pending) step(pending.cid, "replace", pending.s.label, pending.s.version, "");
   });
 
+  var travelling = {};
+
+  // One Back/Forward request per conversation at a time; quick presses end on the last entry.
+  function travel(cid) {
+    var el = historyOwner(cid), s = history.state && history.state.stube;
+    if (!el || !s || s.cid !== cid || String(s.step) === el.getAttribute("data-stube-step")) return;
+    if (travelling[cid]) { travelling[cid].again = true; return; }
+    var headers = {};
+    try { headers = JSON.parse(el.getAttribute("hx-headers:inherited") || "{}"); } catch (e) { headers = {}; }
+    debug("travel to step", s.step);
+    var mine = travelling[cid] = { again: false };
+    var done = function () {
+      if (travelling[cid] === mine) delete travelling[cid];
+      if (mine.again) travel(cid);
+    };
+    Promise.resolve(htmx.ajax("POST", el.getAttribute("data-stube-step-url") + "?step=" + encodeURIComponent(s.step),
+                              { source: el, target: el, swap: "none", headers: headers, stubeTravel: s.step }))
+      .then(done, done);
+  }
+
   document.addEventListener("htmx:before:history:restore", function (evt) {
     var s = history.state && history.state.stube, el = s && historyOwner(s.cid);
     if (!el || !el.getAttribute("data-stube-step-url")) return;  // not this page's: htmx reloads it
     evt.preventDefault();
-    if (String(s.step) === el.getAttribute("data-stube-step")) return;  // the page shows that step
-    var headers = {};
-    try { headers = JSON.parse(el.getAttribute("hx-headers:inherited") || "{}"); } catch (e) { headers = {}; }
-    debug("travel to step", s.step);
-    htmx.ajax("POST", el.getAttribute("data-stube-step-url") + "?step=" + encodeURIComponent(s.step),
-              { source: el, target: el, swap: "none", headers: headers });
+    travel(s.cid);
   });
 
   function syncUrl(root) {
