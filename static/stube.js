@@ -390,6 +390,8 @@
     var headers = {};
     try { headers = JSON.parse(el.getAttribute("hx-headers:inherited") || "{}"); } catch (e) { headers = {}; }
     debug("travel to step", s.step);
+    var gone = el.querySelectorAll("[data-stube-step-gone]");
+    for (var i = 0; i < gone.length; i++) gone[i].remove();  // an earlier "that step is gone" notice
     var mine = travelling[cid] = { again: false };
     var done = function () {
       if (travelling[cid] === mine) delete travelling[cid];

@@ -283,7 +283,8 @@ def travel(tx: Txn, step: int) -> bool:
 
     The ``stop`` hooks of instances that leave run first (their side effects
     are kept, their state changes are not); then, as for ``back()``, the top
-    frame's tree runs ``wakeup`` and the whole page repaints.
+    frame's tree runs ``wakeup``. A new top frame repaints the whole page; on
+    the same one only the instances whose records differ repaint.
     """
     restored = cv.travel(tx.base, step)
     if restored is None:
@@ -301,10 +302,15 @@ def travel(tx: Txn, step: int) -> bool:
             tx.fold([e for e in effects if isinstance(e, SIDE_EFFECTS)], iid)
         except Exception:
             log.exception("%s.stop() failed while the browser moved to step %s", cls.__qualname__, step)
-    commands = tx.commands
+    commands, before, top = tx.commands, tx.instances, tx.stack[-1:]
     tx.rewind_to(restored)
     tx.commands[:0] = [c for c in commands if c.kind in ("unsubscribe", "stash")]
-    tx.set_top("painted", None)
+    if tx.stack[-1:] != top:
+        tx.set_top("painted", None)  # another frame: the whole page
+    else:  # the same frame: repaint just the instances whose records differ (they are shared otherwise)
+        for iid, rec in tx.instances.items():
+            if before.get(iid) is not rec:
+                tx.plan.restructure(iid)
     if tx.stack:
         wake(tx, tx.stack[-1], side_only=True)
     return True

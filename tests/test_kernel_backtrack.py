@@ -266,3 +266,35 @@ def test_a_greenlet_flow_brought_back_by_forward_says_its_progress_was_lost() ->
     h.go(now)   # Forward brings its state back, not its greenlet
     h.dispatch("ok", fields={"text": "teal"})
     assert "progress was lost" in h.html()
+
+
+class Cell(Component):
+    name = "bt/cell"
+    template_string = '<i {{ root() }}>{{ self.n }}</i>'
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    @event
+    def bump(self) -> None:
+        self.n += 1
+
+
+class Grid(Component):
+    name = "bt/grid"
+    template_string = '<div {{ root() }}>{% for i in range(20) %}{{ slot("c" ~ i) }}{% endfor %}</div>'
+
+    def children(self) -> dict[str, Component]:
+        return {f"c{i}": Cell() for i in range(20)}
+
+
+def test_on_the_same_frame_only_what_differs_between_the_steps_repaints() -> None:
+    h = Harness(Grid)
+    cell = h.conversation["instances"][h.top.iid]["children"]["c7"]
+    zero = h.step
+    h.dispatch("bump", target=cell)
+    one = h.step
+    frags = h.go(zero)
+    assert [(f.kind, f.target) for f in frags] == [("morph", cell)] and ">0</i>" in frags[0].html
+    frags = h.go(one)
+    assert [(f.kind, f.target) for f in frags] == [("morph", cell)] and ">1</i>" in frags[0].html
