@@ -17,6 +17,10 @@
 //    stube shows a small dismissible notice next to the component that sent it.
 //    In debug mode (data-stube-debug on the conversation) the notice also shows
 //    the status and the server's text, traceback included.
+//
+// 4. Backtracking (Stube(backtrack=True)): each step of the conversation is a
+//    browser history entry naming {cid, step}; Back and Forward ask the server
+//    to move the conversation to that step (see "backtracking" below).
 (function () {
   "use strict";
 
