@@ -258,7 +258,7 @@ class Stube:
         base = request.scope.get("root_path", "")
         conv, body = await self._conversation_for(request, mount, sid, base)
         html = self.pages.at(base).conversation_page(conv, body, self.pages.title_for(mount.title, conv),
-                                                     fresh=request.query_params.get("cv") != conv["id"])
+                                                     fresh="cv" not in request.query_params)
         response = HTMLResponse(html, headers=dict(NO_STORE))
         if minted:
             self.sessions.attach_cookie(response, sid, request)

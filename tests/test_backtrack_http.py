@@ -216,3 +216,13 @@ def test_a_widget_embedded_in_a_host_page_leaves_the_host_address_alone():
         page = client.get("/w/clicks").text
         assert 'data-stube-step-address="/w/clicks?cv=' in page
         assert f'data-stube-step-url="/w/_stube/step/{cid_of(page)}"' in page
+
+
+def test_a_fresh_page_sends_a_browser_without_javascript_on_to_its_step_address(client):
+    page = client.get("/wizard").text
+    cid = cid_of(page)
+    assert f'<noscript><meta http-equiv="refresh" content="0; url=/wizard?cv={cid}&amp;step=0"></noscript>' in page
+    assert "http-equiv" not in client.get(f"/wizard?cv={cid}&step=0").text  # already there: no loop
+    stranger = TestClient(client.app)
+    assert "http-equiv" not in stranger.get(f"/wizard?cv={cid}&step=0").text  # foreign: one hop at most
+    assert "http-equiv" not in client.get("/p?n=1").text  # a url() projection keeps its address
