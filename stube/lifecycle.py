@@ -267,7 +267,8 @@ def rewind(tx: Txn) -> None:
     # Forward (the browser's) can still redo it until the next recorded fold.
     restored["future"] = [*(base.get("future") or ()), {"u": entry, "r": cv.redo_entry(base, entry),
                                                        "v": cv.step_of(base)}]
-    restored["step"] = entry.get("v", -1)
+    # An entry saved before steps had labels: name the restored step by the version this rewind makes.
+    restored["step"] = entry.get("v", base.get("version", 0) + 1)
     # The browser still shows the newer URL: compare against it, so project_url() re-syncs it.
     restored["last_url"] = base.get("last_url")
     tx.rewind_to(restored)
