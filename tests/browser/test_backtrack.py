@@ -151,3 +151,24 @@ def test_a_durable_flow_goes_back_and_continues_from_there(short: Server, page: 
     expect(page.locator("h2")).to_have_text("All set, Ada!")
     expect(page.locator("body")).to_contain_text("plum")
     assert page.js_errors == []  # type: ignore[attr-defined]
+
+
+def test_a_url_projection_keeps_its_address_and_back_moves_its_state(demos: Server, page: Page) -> None:
+    open_demo(page, demos, "/url-counter?n=5")
+    plus = page.locator('button:has-text("+")')
+    shown = page.locator("section[id^='ix'] span").filter(has_text=re.compile(r"^\d+$")).first
+    plus.click()
+    expect(page).to_have_url(re.compile(r"\?n=6$"))
+    plus.click()
+    expect(page).to_have_url(re.compile(r"\?n=7$"))
+    page.evaluate("window.sameDocument = true")
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"\?n=6$"))
+    expect(shown).to_have_text("6")
+    page.go_forward()
+    expect(shown).to_have_text("7")
+    page.go_back()
+    expect(shown).to_have_text("6")
+    plus.click()  # continues from 6
+    expect(shown).to_have_text("7")
+    assert page.evaluate("window.sameDocument") is True
