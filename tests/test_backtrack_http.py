@@ -226,3 +226,15 @@ def test_a_fresh_page_sends_a_browser_without_javascript_on_to_its_step_address(
     stranger = TestClient(client.app)
     assert "http-equiv" not in stranger.get(f"/wizard?cv={cid}&step=0").text  # foreign: one hop at most
     assert "http-equiv" not in client.get("/p?n=1").text  # a url() projection keeps its address
+
+
+def test_other_pages_follow_a_step_and_never_push() -> None:
+    from stube import fragments as fr
+    from stube import wire
+    from stube.fragments import Fragment
+
+    frag = Fragment(fr.STEP, target="cv-abcdefgh", html="/w?cv=cv-abcdefgh&step=4", mode="push", step=4, version=9)
+    pushed = wire.partials([frag], cid="cv-abcdefgh", history_in_headers=False)
+    assert 'stube.step.apply(null,["cv-abcdefgh", "replace", 4, 9, "/w?cv=cv-abcdefgh&step=4"])' in pushed
+    assert wire.partials([frag], cid="cv-abcdefgh") == ""  # a response says it in a header instead
+    assert wire.history_headers([frag]) == {"X-Stube-Step": "push 4 9 /w?cv=cv-abcdefgh&step=4"}
