@@ -46,7 +46,7 @@ from . import conversation as cv
 from . import kernel, wire
 from .component import Component, lookup
 from .errors import BadPayload, NotSaved, UnknownEvent
-from .forms import FILES, check_fields, read_form, seen_version
+from .forms import FILES, check_fields, read_form, seen_version, warn_unlisted
 from .inspector import inspect as inspect_instance
 from .jsonstate import json_copy
 from .kernel import Env, Event
@@ -121,7 +121,11 @@ class Stube:
     conversations per process; unused ones are evicted first), ``max_streams``
     and ``max_streams_per_session`` (open SSE streams; the oldest is closed),
     ``debug`` (also ``$STUBE_DEBUG=1``: exception text in banners, strict
-    templates reloaded when they change, the inspector).
+    templates reloaded when they change, the inspector, a warning for posted
+    inputs a component does not lift), ``root_path`` (the folder relative
+    ``templates`` and ``static`` folders are found in; default: the folder of
+    the module that creates the ``Stube``, so the working directory does not
+    matter).
     """
 
     def __init__(self, *, store: Any = None, stash: Any = None, secret_key: str | bytes | None = None,
@@ -133,7 +137,9 @@ class Stube:
                  trusted_origins: Iterable[str] = (), frame_ancestors: str | None = "'self'",
                  session_max_age: int = MAX_AGE, unused_ttl: float | None = 600.0,
                  max_conversations: int = 100_000, max_streams: int = 4,
-                 max_streams_per_session: int = 16) -> None:
+                 max_streams_per_session: int = 16, root_path: str | Path | None = None) -> None:
+        base = Path(root_path).absolute() if root_path is not None else _caller_folder()
+        templates, static = _resolve_folders(templates, base), _resolve_folders(static, base)
         secret = secret_key or os.environ.get("STUBE_SECRET")
         if not secret:
             secret = secrets.token_bytes(32)
@@ -152,7 +158,7 @@ class Stube:
         self.trusted_origins = frozenset(o.rstrip("/").lower() for o in trusted_origins)
         self.title = title
         self.mounts: dict[str, MountPoint] = {}
-        self.pages = Pages(self.templates, [Path(d) for d in static] + [STATIC_DIR], title, debug=self.debug)
+        self.pages = Pages(self.templates, [*static, STATIC_DIR], title, debug=self.debug)
         self.runtime = Runtime(
             env=self.env, store=self.store, stash=self.stash,
             settings=Settings(ttl=conversation_ttl, reaper_interval=reaper_interval, keepalive=sse_keepalive,
@@ -324,11 +330,14 @@ class Stube:
             raise Refused(404, str(exc)) from None
         except LookupError:  # a type this process no longer defines
             raise self.pages.gone(request, cid) from None
-        wants_files = any(p.name == FILES for p in signature(fn, 2 if catch_all else 1).params)
+        sig = signature(fn, 2 if catch_all else 1)
+        wants_files = any(p.name == FILES for p in sig.params)
         form = await read_form(request, max_body=self.max_body, max_upload=self.max_upload,
                                wants_files=wants_files)
         with form.uploads:
             check_fields(form, cls.fields, self.max_field)
+            if self.debug:
+                warn_unlisted(cls, form.fields, sig)
             event = Event(iid, name, form.payload, form.fields, convert=True)
             try:
                 out = await self.runtime.apply(cid, event, page=request.headers.get("x-stube-page"))
@@ -415,6 +424,25 @@ class Stube:
             detail = str(exc) or type(exc).__name__
             return JSONResponse({"store": "error", "detail": detail}, status_code=503, headers=dict(NO_STORE))
         return JSONResponse({"store": "ok"}, headers=dict(NO_STORE))
+
+
+def _caller_folder() -> Path:
+    """The folder of the module whose code is creating a :class:`Stube` (Flask's ``root_path``).
+
+    Frames of this module (a ``Stube.__init__`` reached through a subclass in
+    here) are skipped; code without a ``__file__`` (a REPL, ``python -c``) gets
+    the working directory at creation time.
+    """
+    frame = inspect.currentframe()
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back
+    filename = frame.f_globals.get("__file__") if frame is not None else None
+    return Path(filename).resolve().parent if filename else Path.cwd()
+
+
+def _resolve_folders(folders: Sequence[str | Path], base: Path) -> list[Path]:
+    """``folders`` with the relative ones joined onto ``base``; absolute ones unchanged."""
+    return [Path(f) if Path(f).is_absolute() else base / f for f in folders]
 
 
 def _not_saved(request: Request) -> Refused:
