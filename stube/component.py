@@ -180,6 +180,10 @@ class Component:
     #: Shape version of the stashed attributes; see ``migrate_stash``.
     stash_vsn: ClassVar[int] = 1
 
+    #: Private methods (``_``-names) the kernel may deliver answers, io results and
+    #: internal events to, e.g. a flow's resume targets. Never reachable from the browser.
+    _stube_receivers: ClassVar[frozenset[str]] = frozenset()
+
     # Filled by __init_subclass__.
     _stube_type: ClassVar[str] = "stube.Component"
     _stube_css: ClassVar[str] = "stube-c-stube-Component"
@@ -270,6 +274,14 @@ def build(cls: type[Component], state: dict[str, Any], iid: str, *, copy: bool) 
     d = json_copy(state) if copy else dict(state)
     d[IID_KEY] = iid
     obj.__dict__ = d
+    return obj
+
+
+def spec_from(type_name: str, state: dict[str, Any]) -> Component:
+    """An embed spec rebuilt from a stored type name and state (``__init__`` is not run again)."""
+    cls = lookup(type_name)
+    obj = cls.__new__(cls)
+    obj.__dict__ = json_copy(state)
     return obj
 
 

@@ -344,6 +344,11 @@ def on(event: str, *, trigger: str | None = None, confirm: str | None = None,
     return out
 
 
+def event_attrs(url: str, event: str | None = None) -> Markup:
+    """What ``on()`` renders for an event URL without payload (the kernel's own banner buttons)."""
+    return _on_attrs(url, event or url.rsplit("/", 1)[-1], None, None, {})
+
+
 def _on_attrs(url: str, event: str, trigger: str | None, confirm: str | None,
               payload: Mapping[str, Any]) -> Markup:
     if not event.isidentifier():
