@@ -36,7 +36,9 @@ from .kernel import Event, dispatch
 from .render import Templates
 from .runtime import publish
 from .stash import FileStashStore, InMemoryStashStore, SessionStash, Stash, StashConflict, StashStore
+from .stash.sqlite import SQLiteStashStore
 from .store import ConversationStore, FileStore, InMemoryStore, StaleWrite
+from .store.sqlite import SQLiteStore
 from .ui import CANCEL
 
 __version__ = "0.1.0"
@@ -77,6 +79,8 @@ __all__ = [
     "RedisBus",
     "RedisStashStore",
     "RedisStore",
+    "SQLiteStashStore",
+    "SQLiteStore",
     "SessionStash",
     "StaleWrite",
     "Stash",

@@ -4,16 +4,22 @@ Component state, payloads stored in conversations and stash values must be
 plain JSON: ``str``, ``int``, ``float`` (finite), ``bool``, ``None``, ``list``
 and ``dict`` with ``str`` keys. :func:`json_copy` checks that and returns a
 fresh copy in one walk, so stored state never aliases a live object.
+
+Strings (values and keys) must be valid Unicode: a lone surrogate such as
+``"\\ud800"`` cannot be encoded as UTF-8, so once in a conversation it would
+make every later render and save of it fail.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from .errors import StateError
 
-_SCALARS = (str, int, bool, type(None))
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_search = _SURROGATE.search
 
 HINT = "state must be str, int, float, bool, None, list, or dict with str keys"
 
@@ -22,13 +28,22 @@ class _Slow(Exception):
     """The fast walk met something it does not handle; the labelled walk decides."""
 
 
+def _encodable(text: str) -> bool:
+    """False for text holding a lone surrogate (``isascii`` is O(1), so ASCII costs nothing)."""
+    return text.isascii() or _SURROGATE.search(text) is None
+
+
 def _fast(value: Any) -> Any:
     t = type(value)
-    if t is str or t is int or t is bool or value is None:
+    if t is str:
+        if value.isascii() or _search(value) is None:  # _encodable, inlined: this is the hot path
+            return value
+        raise _Slow
+    if t is int or t is bool or value is None:
         return value
     if t is dict:
         for k in value:
-            if type(k) is not str:
+            if type(k) is not str or not (k.isascii() or _search(k) is None):
                 raise _Slow
         return {k: _fast(v) for k, v in value.items()}
     if t is list:
@@ -55,25 +70,45 @@ def json_copy(value: Any, where: str = "value") -> Any:
 def copy_attributes(attrs: dict[str, Any], owner: str) -> dict[str, Any]:
     """:func:`json_copy` of an object's attributes; an error names ``owner.attribute``."""
     try:
-        return _fast(attrs)
+        copied: dict[str, Any] = _fast(attrs)
+        return copied
     except _Slow:
         pass
-    return {str.__str__(k): _labelled(v, f"{owner}.{k}") for k, v in attrs.items()}
+    out = {}
+    for k, v in attrs.items():
+        key = _key(k, owner)
+        out[key] = _labelled(v, f"{owner}.{key}" if key.isidentifier() else f"{owner}[{key!r}]")
+    return out
+
+
+def _key(k: Any, where: str) -> str:
+    """A dict key as plain ``str`` characters, or a :class:`StateError`."""
+    if not isinstance(k, str):
+        raise StateError(f"{where}: dict key {k!r} is a {type(k).__name__}, not str ({HINT})")
+    key = k if type(k) is str else str.__str__(k)  # the characters, not a subclass's __str__ ("Color.BLUE")
+    if not _encodable(key):
+        raise StateError(f"{where}: dict key {key!r} holds a lone surrogate, which is not valid Unicode text "
+                         f"({HINT})")
+    return key
+
+
+def _text(value: str, where: str) -> str:
+    if not _encodable(value):
+        raise StateError(f"{where}: text holding a lone surrogate is not valid Unicode ({HINT})")
+    return value
 
 
 def _labelled(value: Any, where: str) -> Any:
     t = type(value)
-    if t is str or t is int or t is bool or value is None:
+    if t is str:
+        return _text(value, where)
+    if t is int or t is bool or value is None:
         return value
     if t is dict:
         out = {}
         for k, v in value.items():
-            if type(k) is not str:
-                if isinstance(k, str):
-                    k = str.__str__(k)  # the characters, not a subclass's __str__ ("Color.BLUE")
-                else:
-                    raise StateError(f"{where}: dict key {k!r} is a {type(k).__name__}, not str ({HINT})")
-            out[k] = _labelled(v, f"{where}[{k!r}]")
+            key = _key(k, where)
+            out[key] = _labelled(v, f"{where}[{key!r}]")
         return out
     if t is list:
         return [_labelled(v, f"{where}[{i}]") for i, v in enumerate(value)]
@@ -85,7 +120,7 @@ def _labelled(value: Any, where: str) -> Any:
     if isinstance(value, bool):
         return bool(value)
     if isinstance(value, str):
-        return str.__str__(value)  # the characters (a (str, Enum) member's __str__ is its name)
+        return _text(str.__str__(value), where)  # the characters (a (str, Enum) member's __str__ is its name)
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):

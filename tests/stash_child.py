@@ -1,6 +1,6 @@
 """Child process for the crash test: merge forever, acknowledging each write after it returns.
 
-Usage: ``python tests/stash_child.py file|redis <folder-or-url> <session-id>``.
+Usage: ``python tests/stash_child.py file|sqlite|redis <folder-file-or-url> <session-id>``.
 Prints ``ACK <i>`` (flushed) once ``merge(..., {"k<i>": i})`` has returned.
 """
 
@@ -9,18 +9,22 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from stube.stash import FileStashStore, Stash  # noqa: E402
+from stube.stash import FileStashStore, SQLiteStashStore, Stash  # noqa: E402
 
 SECRET = "crash-test-secret"
 VIEW = "crash.View"
 
 
 async def main(kind: str, where: str, session_id: str) -> None:
+    store: Any
     if kind == "file":
         store = FileStashStore(where)
+    elif kind == "sqlite":
+        store = SQLiteStashStore(where)
     else:
         from stube.stash_redis import RedisStashStore
 

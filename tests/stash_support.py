@@ -6,13 +6,14 @@ Import the fixtures into a test module with
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from stube.stash import FileStashStore, InMemoryStashStore, Stash, StashConflict
+from stube.stash import FileStashStore, InMemoryStashStore, SQLiteStashStore, Stash, StashConflict
 
 SECRET = "test-secret"
 
@@ -61,6 +62,7 @@ class Backend:
     def __init__(self, name: str, tmp_path: Path, redis_url: str | None) -> None:
         self.name = name
         self.folder = tmp_path / "stash"
+        self.database = tmp_path / "stash.sqlite"
         self.redis_url = redis_url
         self._memory = InMemoryStashStore()
         self._stashes: list[Stash] = []
@@ -76,6 +78,8 @@ class Backend:
             return self._memory
         if self.name == "file":
             return FileStashStore(self.folder)
+        if self.name == "sqlite":
+            return SQLiteStashStore(self.database)
         from stube.stash_redis import RedisStashStore
 
         return RedisStashStore(self.redis_url)
@@ -95,6 +99,10 @@ class Backend:
             return self._memory.keys()
         if self.name == "file":
             return sorted(p.name[:-5] for p in self.folder.glob("*.json"))
+        if self.name == "sqlite":
+            if not self.database.exists():  # opened lazily: nothing written yet
+                return []
+            return sorted(k for k, in self._sql("SELECT key FROM stube_stash"))
         prefix = b"stube:stash:"
         return sorted(k[len(prefix):].decode() for k in self._sync.scan_iter(prefix + b"*"))
 
@@ -109,6 +117,10 @@ class Backend:
                 out.append(str(p.relative_to(self.folder)).encode())
                 if p.is_file():
                     out.append(p.read_bytes())
+        elif self.name == "sqlite":
+            for p in sorted(self.database.parent.glob(self.database.name + "*")):  # the file, its WAL
+                if not p.name.endswith("-shm"):  # the WAL's index: no data, and readers touch it
+                    out += [p.name.encode(), p.read_bytes()]
         else:
             for k in self._sync.scan_iter(b"*"):
                 out.append(k)
@@ -122,8 +134,17 @@ class Backend:
             raise NotImplementedError("the in-memory store only holds JSON it wrote itself")
         if self.name == "file":
             (self.folder / f"{key}.json").write_text("{not json")
+        elif self.name == "sqlite":
+            self._sql("UPDATE stube_stash SET state = '{not json' WHERE key = ?", key)
         else:
             self._sync.hset(b"stube:stash:" + key.encode(), b"s", b"{not json")
+
+    def _sql(self, query: str, *args: Any) -> list[Any]:
+        """Run ``query`` on the sqlite backend's file directly (another client, as a test would)."""
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(self.database, timeout=30)) as conn, conn:
+            return conn.execute(query, args).fetchall()
 
     async def aclose(self) -> None:
         for st in self._stashes:
@@ -132,7 +153,7 @@ class Backend:
             self._sync.close()
 
 
-BACKENDS = ["memory", "file", pytest.param("redis", marks=pytest.mark.redis)]
+BACKENDS = ["memory", "file", "sqlite", pytest.param("redis", marks=pytest.mark.redis)]
 
 
 @pytest.fixture

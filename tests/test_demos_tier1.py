@@ -200,7 +200,7 @@ def test_preferences_without_a_stash_use_defaults() -> None:
 
 
 def test_error_frame_boom_renders_the_banner_and_keeps_state() -> None:
-    h = DemoHarness(ErrorFrame)
+    h = DemoHarness(ErrorFrame, raise_errors=False)
     assert h.page.one("h2").text == "Error frame demo"
     h.click("+1")
     assert h.page.one("section strong").text == "1"

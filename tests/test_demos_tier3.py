@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -151,21 +154,38 @@ def test_shared_counter_report_keeps_eight() -> None:
 # -- file upload -----------------------------------------------------------------------------
 
 
-def test_file_upload_lists_received_files_with_preview(tmp_path: Path) -> None:
+def parser_upload(data: bytes) -> str:
+    """A temporary file as stube's multipart parser writes one (removed by the fixture below)."""
+    fd, path = tempfile.mkstemp(prefix="stube-upload-")
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    _UPLOADS.append(path)
+    return path
+
+
+_UPLOADS: list[str] = []
+
+
+@pytest.fixture
+def uploads() -> Iterator[None]:
+    yield
+    while _UPLOADS:
+        with contextlib.suppress(OSError):
+            os.unlink(_UPLOADS.pop())
+
+
+def test_file_upload_lists_received_files_with_preview(uploads: None) -> None:
     h = DemoHarness(FileUpload)
     assert h.page.one("h2").text == "File upload"
     assert "No files uploaded yet." in h.text
     form = h.page.one("form")
     assert form.get("enctype") == "multipart/form-data" and form.get("hx-post").endswith("/received")
-    text = tmp_path / "notes.txt"
-    text.write_text("hello upload\n" + "x" * 1000)
-    blob = tmp_path / "blob.bin"
-    blob.write_bytes(b"\x00\x01\x02")
+    text = parser_upload(b"hello upload\n" + b"x" * 1000)
+    blob = parser_upload(b"\x00\x01\x02")
     h.dispatch("received", note="first batch", files=[
-        {"name": "file", "filename": "notes.txt", "content_type": "text/plain", "size": text.stat().st_size,
-         "path": str(text)},
+        {"name": "file", "filename": "notes.txt", "content_type": "text/plain", "size": 1013, "path": text},
         {"name": "file", "filename": "../../blob.bin", "content_type": "application/octet-stream", "size": 3,
-         "path": str(blob)},
+         "path": blob},
     ])
     items = h.page.select("ul li")
     assert [i.one("strong").text for i in items] == ["notes.txt", "blob.bin"]
@@ -174,6 +194,35 @@ def test_file_upload_lists_received_files_with_preview(tmp_path: Path) -> None:
     assert preview.startswith("hello upload") and len(preview) <= 500
     assert items[1].select("pre") == []
     assert h.roundtrip() == h.conversation
+    assert not any("path" in f for f in h.top.received)  # nothing to reopen later
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "/etc/hostname", "passwd", "../../../../etc/passwd"])
+def test_file_upload_never_opens_a_path_the_parser_did_not_write(path: str, tmp_path: Path) -> None:
+    h = DemoHarness(FileUpload)
+    h.dispatch("received", files=[{"name": "file", "filename": "x.txt", "content_type": "text/plain",
+                                   "size": 1, "path": path}])
+    item = h.page.one("ul li")
+    assert item.one("strong").text == "x.txt" and item.select("pre") == []
+
+
+def test_file_upload_refuses_a_symlink_or_a_foreign_file_dressed_as_an_upload(uploads: None, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("top secret")
+    link = Path(tempfile.gettempdir()) / f"stube-upload-link-{os.getpid()}"
+    link.symlink_to(secret)
+    _UPLOADS.append(str(link))
+    elsewhere = tmp_path / "stube-upload-elsewhere"
+    elsewhere.write_text("top secret")
+    h = DemoHarness(FileUpload)
+    h.dispatch("received", files=[
+        {"name": "file", "filename": "a.txt", "content_type": "text/plain", "size": 10, "path": str(link)},
+        {"name": "file", "filename": "b.txt", "content_type": "text/plain", "size": 10, "path": str(elsewhere)},
+        {"name": "file", "filename": "c.txt", "content_type": "text/plain", "size": 99,
+         "path": parser_upload(b"top secret")},  # the size the parser recorded does not match
+    ])
+    assert "top secret" not in h.text
+    assert [i.select("pre") for i in h.page.select("ul li")] == [[], [], []]
 
 
 def test_file_upload_without_files_changes_nothing() -> None:

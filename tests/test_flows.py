@@ -5,9 +5,11 @@ Durable flows, replay and task components are in test_flows_durable.py.
 
 from __future__ import annotations
 
+import contextvars
 import gc
 import json
 import threading
+import weakref
 from typing import Any
 
 import greenlet
@@ -15,7 +17,7 @@ import pytest
 
 import stube
 from stube import Component, FlowError, answer, answer_error, call, call_in_slot, context, end, event, io, replace
-from stube.flows import AskFailed, FlowComponent, ask, flow, live_continuations, remember
+from stube.flows import AskFailed, FlowComponent, ask, flow, live_continuations, remember, saveable
 from stube.testing import Harness
 
 # -- components the flows ask (inline templates: no dependency on stube.ui) --------------
@@ -349,7 +351,7 @@ class SlotHost(Component):
 
 
 def test_exception_in_slot_flow_leaves_parent_working() -> None:
-    h = Harness(SlotHost)
+    h = Harness(SlotHost, raise_errors=False)
     h.dispatch("open")
     say(h, "crash")
     html = h.html()
@@ -363,8 +365,10 @@ def test_restart_is_ignored_unless_the_flow_failed() -> None:
     h.dispatch("go")
     iid = flow_iid(h, onboard)
     before = h.conversation
-    h.dispatch("restart", target=iid)
+    h.deliver(iid, "restart")
     assert h.conversation["instances"] == before["instances"]
+    with pytest.raises(LookupError, match="under the open frame"):  # the page cannot click it either
+        h.dispatch("restart", target=iid)
 
 
 def test_internal_methods_are_not_browser_events() -> None:
@@ -662,7 +666,7 @@ def test_failed_transaction_after_the_flow_advanced_is_rebuilt() -> None:
             v = ask(Prompt("Start fragile?"))
             ask(Fragile(v == "yes"))
 
-    h = Harness(careful)
+    h = Harness(careful, raise_errors=False)
     before = h.conversation
     say(h, "no")
     assert isinstance(h.error, RuntimeError)
@@ -719,10 +723,19 @@ def test_back_to_a_finished_non_durable_flow_shows_it_was_lost() -> None:
 def test_resuming_from_another_thread_is_a_flow_error() -> None:
     h = Harness(onboard("core"))
     before = h.conversation
-    t = threading.Thread(target=say, args=(h, "Ada"))
+    raised: list[BaseException] = []
+
+    def say_elsewhere() -> None:
+        try:
+            say(h, "Ada")
+        except FlowError as exc:  # raise_errors: the handler's error propagates out of dispatch
+            raised.append(exc)
+
+    t = threading.Thread(target=say_elsewhere)
     t.start()
     t.join()
     assert isinstance(h.error, FlowError) and "thread" in str(h.error)
+    assert raised == [h.error]
     assert h.conversation is before
     say(h, "Ada")  # still fine on its own thread
     assert question(h) == "Welcome, Ada. Begin?"
@@ -742,6 +755,46 @@ def test_live_continuations_lists_running_non_durable_flows() -> None:
 
     h = Harness(NotAFlow)
     assert live_continuations(h.conversation) == []
+
+
+def test_saveable_is_false_while_a_non_durable_flow_runs() -> None:
+    h = Harness(Home)
+    assert saveable(h.conversation)
+    h.dispatch("go")
+    assert not saveable(h.conversation) and not saveable(h.roundtrip())
+    say(h, "Ada")
+    h.dispatch("yes", target=Confirm)
+    assert h.top.got == "Ada" and saveable(h.conversation)  # the flow answered: nothing live is left
+    h.dispatch("go", kind="instant")
+    assert saveable(h.conversation)
+
+    conv = h.roundtrip()
+    conv["instances"]["x1"] = {"type": "tests.nowhere.Gone", "state": {"flow": "greenlet"},
+                               "parent": None, "kind": "frame"}
+    assert not saveable(conv)  # a flow type this process does not know: assume it is live
+
+
+_witness: contextvars.ContextVar[Any] = contextvars.ContextVar("witness", default=None)
+
+
+class _Witness:
+    """An object only the dispatch's context refers to."""
+
+
+def test_a_suspended_greenlet_does_not_keep_the_dispatch_context_alive() -> None:
+    h = Harness(Home)
+    obj = _Witness()
+    ref = weakref.ref(obj)
+    token = _witness.set(obj)
+    try:
+        h.dispatch("go")  # the flow starts inside this context and suspends at its first ask
+    finally:
+        _witness.reset(token)
+    del obj
+    gc.collect()
+    assert ref() is None  # while it waits, the flow holds neither that context nor the fold in it
+    say(h, "Ada")  # and it still resumes, in the context of the event that resumes it
+    assert question(h) == "Welcome, Ada. Begin?"
 
 
 def test_release_a_whole_conversation_or_everything() -> None:

@@ -279,23 +279,27 @@ def test_an_ended_conversation_ignores_further_events() -> None:
     iid = h.top.iid
     h.dispatch("answer_me")
     before = h.conversation
-    assert h.dispatch("ask", target=iid) == []
+    assert h.deliver(iid, "ask") == []   # a timer or dispatch_to arriving late
     assert h.conversation is before
+    with pytest.raises(LookupError, match="410"):  # a click: the page is stale
+        h.dispatch("ask", target=iid)
 
 
 def test_only_the_top_frame_answers() -> None:
-    h = Harness(Page())
+    h = Harness(Page(), raise_errors=False)
     page = h.top.iid
     h.dispatch("ask")
     before = h.conversation
-    frags = h.dispatch("answer_me", target=page)
+    with pytest.raises(LookupError, match="204"):  # a click on the covered page: HTTP ignores it
+        h.dispatch("answer_me", target=page)
+    frags = h.deliver(page, "answer_me")  # a timer or dispatch_to reaches it: the kernel refuses
     assert isinstance(h.error, EffectError)
     assert h.conversation is before
     assert kinds(frags) == ["error"] and frags[0].target == page
 
 
 def test_an_eager_child_cannot_answer() -> None:
-    h = Harness(Page())
+    h = Harness(Page(), raise_errors=False)
     before = h.conversation
     frags = h.dispatch("answer_me", target=Side)
     assert isinstance(h.error, EffectError) and "cannot answer" in str(h.error)
@@ -305,7 +309,7 @@ def test_an_eager_child_cannot_answer() -> None:
 
 def test_a_missing_resume_method_is_an_error_when_calling_and_nothing_changes() -> None:
     """Caught at the call, not at the answer: a typo must not trap the user in the dialog."""
-    h = Harness(Page())
+    h = Harness(Page(), raise_errors=False)
     before = h.conversation
     frags = h.dispatch("ask_missing_resume")
     assert isinstance(h.error, EffectError) and "on_nothing" in str(h.error)
@@ -360,7 +364,7 @@ def test_answer_error_without_on_error_shows_a_banner_on_the_caller() -> None:
 
 
 def test_a_missing_on_error_method_is_an_error_when_calling_and_nothing_changes() -> None:
-    h = Harness(Page())
+    h = Harness(Page(), raise_errors=False)
     before = h.conversation
     h.dispatch("ask_missing_on_error")
     assert isinstance(h.error, EffectError)
@@ -416,11 +420,11 @@ def test_replace_from_an_eager_child_replaces_just_that_child() -> None:
 
 
 def test_only_the_top_frame_is_replaced() -> None:
-    h = Harness(Page())
+    h = Harness(Page(), raise_errors=False)
     page = h.top.iid
     h.dispatch("ask")
     before = h.conversation
-    h.dispatch("become", target=page)
+    h.deliver(page, "become")
     assert isinstance(h.error, EffectError)
     assert h.conversation is before
 

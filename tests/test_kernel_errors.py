@@ -95,7 +95,7 @@ def kinds(frags: list[Any]) -> list[str]:
 
 
 def test_a_raising_handler_leaves_the_conversation_exactly_as_it_was() -> None:
-    h = debugging(Harness(Panel()))
+    h = debugging(Harness(Panel(), raise_errors=False))
     h.dispatch("inc")
     before = h.conversation
     snapshot = copy.deepcopy(before)
@@ -112,7 +112,7 @@ def test_a_raising_handler_leaves_the_conversation_exactly_as_it_was() -> None:
 
 
 def test_the_banner_targets_the_instance_that_failed_and_escapes_the_message() -> None:
-    h = debugging(Harness(Panel()))
+    h = debugging(Harness(Panel(), raise_errors=False))
     child = h.find(Child).iid
     frags = h.dispatch("explode", target=child)
     assert [(f.kind, f.target) for f in frags] == [("error", child)]
@@ -121,14 +121,14 @@ def test_the_banner_targets_the_instance_that_failed_and_escapes_the_message() -
 
 
 def test_an_exception_without_a_message_shows_its_class_name() -> None:
-    h = debugging(Harness(Panel()))
+    h = debugging(Harness(Panel(), raise_errors=False))
     frags = h.dispatch("silent")
     assert '<span class="stube-error-message">KeyError</span>' in frags[0].html
 
 
 @pytest.mark.parametrize("event_name", ["returns_junk", "returns_junk_list", "patch_without_id"])
 def test_bad_handler_results_are_banners(event_name: str) -> None:
-    h = Harness(Panel())
+    h = Harness(Panel(), raise_errors=False)
     before = h.conversation
     frags = h.dispatch(event_name)
     assert isinstance(h.error, (TypeError, EffectError))
@@ -137,7 +137,7 @@ def test_bad_handler_results_are_banners(event_name: str) -> None:
 
 
 def test_a_failing_resume_keeps_the_child_on_the_stack_and_blames_the_dispatched_instance() -> None:
-    h = Harness(Panel())
+    h = Harness(Panel(), raise_errors=False)
     h.dispatch("ask")
     reply = h.top.iid
     before = h.conversation
@@ -149,7 +149,7 @@ def test_a_failing_resume_keeps_the_child_on_the_stack_and_blames_the_dispatched
 
 
 def test_a_template_error_during_a_dispatch_changes_nothing() -> None:
-    h = Harness(Fragile())
+    h = Harness(Fragile(), raise_errors=False)
     before = h.conversation
     frags = h.dispatch("zero")
     assert isinstance(h.error, ZeroDivisionError)
@@ -173,14 +173,14 @@ def test_a_render_error_in_a_full_page_render_is_a_banner_not_an_exception() -> 
 
 
 def test_errors_are_logged_with_cid_iid_and_phase(caplog: pytest.LogCaptureFixture) -> None:
-    h = Harness(Panel())
+    h = Harness(Panel(), raise_errors=False)
     with caplog.at_level(logging.ERROR, logger="stube"):
         h.dispatch("explode")
     assert f"cid={h.conversation['id']} iid={h.top.iid} phase=handle" in caplog.text
 
 
 def test_the_conversation_keeps_working_after_an_error() -> None:
-    h = Harness(Panel())
+    h = Harness(Panel(), raise_errors=False)
     h.dispatch("explode")
     frags = h.dispatch("inc")
     assert h.error is None and h.top.n == 1

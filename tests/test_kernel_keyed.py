@@ -97,9 +97,9 @@ def kinds(frags: list[Any]) -> list[str]:
     return [f.kind for f in frags]
 
 
-def table(labels: list[str] | None = None) -> Harness:
+def table(labels: list[str] | None = None, *, raise_errors: bool = True) -> Harness:
     """A mounted Table; the log starts empty after its first paint."""
-    h = Harness(Table(labels))
+    h = Harness(Table(labels), raise_errors=raise_errors)
     LOG.clear()
     return h
 
@@ -253,7 +253,7 @@ def test_a_keyed_child_event_rerenders_only_that_child() -> None:
 
 
 def test_a_keyed_child_cannot_answer() -> None:
-    h = table()
+    h = table(raise_errors=False)
     before = h.conversation
     h.dispatch("done", target=iids(h)["a"])
     assert isinstance(h.error, EffectError) and "keyed" in str(h.error)

@@ -231,7 +231,7 @@ def test_effects_from_a_childs_start_are_attributed_to_that_child() -> None:
 
 
 def test_a_failing_start_at_mint_paints_a_banner_page() -> None:
-    h = Harness(Bad())
+    h = Harness(Bad(), raise_errors=False)
     assert isinstance(h.error, RuntimeError)
     assert kinds(h.fragments) == ["page"]
     assert 'class="stube-error"' in h.fragments[0].html and "start failed" not in h.fragments[0].html
@@ -385,7 +385,7 @@ def test_a_failing_start_in_a_called_frame_fails_the_dispatch_that_called_it() -
         def go(self) -> Any:
             return call(Bad())
 
-    h = Harness(Caller())
+    h = Harness(Caller(), raise_errors=False)
     before = h.conversation
     frags = h.dispatch("go")
     assert isinstance(h.error, RuntimeError)

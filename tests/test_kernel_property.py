@@ -244,7 +244,7 @@ steps = st.lists(
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps)
 def test_random_walks_keep_the_conversation_sound(walk: list[tuple[str, int]]) -> None:
-    h = Harness(Parent(1), history_limit=8)
+    h = Harness(Parent(1), history_limit=8, raise_errors=False)
     check_invariants(h.conversation, h, h.fragments, set())
     for name, pick in walk:
         if h.ended:
@@ -271,7 +271,7 @@ def test_random_walks_keep_the_conversation_sound(walk: list[tuple[str, int]]) -
 @given(steps)
 def test_events_to_any_live_instance_keep_the_conversation_sound(walk: list[tuple[str, int]]) -> None:
     """Stale tabs and timers can reach instances that are not on the page (lower frames)."""
-    h = Harness(Parent(1), history_limit=8)
+    h = Harness(Parent(1), history_limit=8, raise_errors=False)
     for name, pick in walk:
         if h.ended:
             break
@@ -280,5 +280,5 @@ def test_events_to_any_live_instance_keep_the_conversation_sound(walk: list[tupl
         target = targets[pick % len(targets)]
         before = h.conversation
         ids_before = set(before["instances"])
-        frags = h.dispatch(name, target=target)
+        frags = h.deliver(target, name)
         check_invariants(before, h, frags, ids_before - set(h.conversation["instances"]))

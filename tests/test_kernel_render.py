@@ -152,7 +152,7 @@ def test_on_rejects_event_names_that_are_not_identifiers() -> None:
     class Bad(Component):
         template_string = '<b {{ on("not valid") }}></b>'
 
-    h = Harness(Bad())
+    h = Harness(Bad(), raise_errors=False)
     assert isinstance(h.error, ValueError)
     assert "stube-error" in h.fragments[0].html
 
@@ -185,9 +185,9 @@ def test_slot_inlines_the_child_and_an_unknown_slot_is_an_error() -> None:
     class Broken(Component):
         template_string = '<div {{ root() }}>{{ slot("missing") }}</div>'
 
-    h = Harness(Outer())
+    h = Harness(Outer(), raise_errors=False)
     assert f'<i id="{h.find(Inner).iid}"' in h.html()
-    b = Harness(Broken())
+    b = Harness(Broken(), raise_errors=False)
     assert isinstance(b.error, LookupError) and "missing" in str(b.error)
     assert "stube-error" in b.html()
 

@@ -118,7 +118,7 @@ def test_only_the_roots_url_counts() -> None:
 
 
 def test_an_invalid_url_return_is_an_error_and_nothing_changes() -> None:
-    h = Harness(Shop())
+    h = Harness(Shop(), raise_errors=False)
     before = h.conversation
     frags = h.dispatch("goto", page=-1)
     assert isinstance(h.error, EffectError) and "url()" in str(h.error)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from stube.stash import FileStashStore, Stash
+from stube.stash import FileStashStore, SQLiteStashStore, Stash
 from tests.stash_child import SECRET, VIEW
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
@@ -56,6 +56,12 @@ async def test_file_writes_acknowledged_before_sigkill_survive(tmp_path: Path, a
     last = run_and_kill("file", str(tmp_path), acks)
     # A corrupt (torn) file would read as empty and fail the check.
     await check(Stash(FileStashStore(tmp_path), secret=SECRET), last)
+
+
+@pytest.mark.parametrize("acks", [1, 25])
+async def test_sqlite_writes_acknowledged_before_sigkill_survive(tmp_path: Path, acks: int) -> None:
+    last = run_and_kill("sqlite", str(tmp_path / "stash.sqlite"), acks)
+    await check(Stash(SQLiteStashStore(tmp_path / "stash.sqlite"), secret=SECRET), last)
 
 
 @pytest.mark.redis

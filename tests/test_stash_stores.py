@@ -65,7 +65,8 @@ async def test_storage_keys_are_checked(backend: Backend, key: str) -> None:
     assert backend.keys() == []
 
 
-@pytest.mark.parametrize("backend", ["file", pytest.param("redis", marks=pytest.mark.redis)], indirect=True)
+@pytest.mark.parametrize("backend", ["file", "sqlite", pytest.param("redis", marks=pytest.mark.redis)],
+                         indirect=True)
 async def test_a_corrupt_value_reads_as_empty_and_can_be_overwritten(backend: Backend, caplog) -> None:
     st = backend.stash()
     s = st.session("sid")

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-import stube.flows
 from stube.conversation import new_cid
 from stube.store import TMP_SUFFIX, FileStore, encode
 from tests.store_support import clone, counter_conversation
@@ -63,14 +62,6 @@ async def test_a_save_replaces_the_previous_one(folder: Path) -> None:
     assert len(os.listdir(folder)) == 1
 
 
-async def test_many_conversations(folder: Path) -> None:
-    store = FileStore(folder)
-    base = counter_conversation()
-    convs = [clone(base, version=i) for i in range(200)]
-    await asyncio.gather(*(store.save(c) for c in convs))
-    assert await FileStore(folder).load_all() == {c["id"]: c for c in convs}
-
-
 async def test_delete_is_idempotent(folder: Path) -> None:
     store = FileStore(folder)
     conv = counter_conversation()
@@ -119,11 +110,6 @@ async def test_crafted_ids_are_refused_without_touching_the_filesystem(tmp_path:
         store.path(bad)  # type: ignore[arg-type]
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
     assert sentinel.read_text() == "keep me"
-
-
-async def test_a_conversation_that_is_not_a_dict_is_refused(folder: Path) -> None:
-    with pytest.raises(ValueError):
-        await FileStore(folder).save(["cv-aaaaaaaaaa"])  # type: ignore[arg-type]
 
 
 async def test_unreadable_files_are_skipped_with_a_warning_naming_them(
@@ -210,36 +196,6 @@ async def test_a_missing_folder_loads_as_empty(tmp_path: Path) -> None:
     conv = counter_conversation()
     await store.save(conv)  # recreated on demand
     assert await store.load_all() == {conv["id"]: conv}
-
-
-async def test_live_flows_are_skipped_with_one_warning_per_conversation(
-        folder: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    store = FileStore(folder)
-    base = counter_conversation()
-    flowing, other, plain = clone(base), clone(base), clone(base)
-    live = {flowing["id"]: "app.onboard", other["id"]: "app.checkout"}
-
-    def live_continuations(conv: dict) -> list[tuple[str, str]]:
-        name = live.get(conv["id"])
-        return [(conv["stack"][-1], name), ("ix-00000000ff", name)] if name else []
-
-    monkeypatch.setattr(stube.flows, "live_continuations", live_continuations)
-    caplog.set_level(logging.WARNING, logger="stube.store")
-    for version in range(10, 15):
-        for conv in (flowing, other, plain):
-            conv["version"] = version
-            await store.save(conv)
-    assert sorted(os.listdir(folder)) == [f"{plain['id']}.json"]
-    warnings = store_warnings(caplog)
-    assert len(warnings) == 2
-    assert flowing["id"] in warnings[0] and "app.onboard" in warnings[0]
-    assert other["id"] in warnings[1] and "app.checkout" in warnings[1]
-
-    # Once the flow has finished, the conversation is saved again, still without a new warning.
-    del live[flowing["id"]]
-    await store.save(flowing)
-    assert (await store.load_all())[flowing["id"]] == flowing
-    assert len(store_warnings(caplog)) == 2
 
 
 async def test_saves_of_one_conversation_never_reorder(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -388,49 +344,6 @@ async def test_aclose_stops_the_workers_and_the_store_still_works(folder: Path) 
     await store.aclose()
     assert await store.load_all() == {conv["id"]: conv}
     await store.aclose()
-
-
-async def test_write_behind_saves_finish_before_aclose_returns(folder: Path) -> None:
-    """A runtime may save in the background; aclose() at shutdown waits for every pending write."""
-    store = FileStore(folder)
-    base = counter_conversation()
-    convs = [clone(base) for _ in range(20)]
-    tasks = []
-    for version in range(1, 6):
-        for conv in convs:
-            tasks.append(asyncio.ensure_future(store.save(clone(conv, conv["id"], version=version))))
-    await asyncio.sleep(0)  # the saves have started (a runtime awaits its own tasks otherwise)
-    await store.aclose()
-    loaded = await FileStore(folder).load_all()
-    assert {cid: c["version"] for cid, c in loaded.items()} == {c["id"]: 5 for c in convs}
-    await asyncio.gather(*tasks)
-
-
-async def test_real_flows_live_is_skipped_durable_is_saved(folder: Path, caplog: pytest.LogCaptureFixture) -> None:
-    """With the real flows module: a running non-durable flow stays in memory, a durable one persists."""
-    flow, ask = getattr(stube.flows, "flow", None), getattr(stube.flows, "ask", None)
-    if flow is None or ask is None:
-        pytest.skip("stube.flows has no flow()/ask() yet")
-    from stube.testing import Harness
-    from tests.store_support import Confirm
-
-    @flow(name="store-tests/wizard")
-    def wizard() -> bool:
-        return ask(Confirm("Go?"))
-
-    @flow(name="store-tests/durable-wizard", durable=True)
-    def durable_wizard() -> bool:
-        return ask(Confirm("Go?"))
-
-    store = FileStore(folder)
-    live, durable = Harness(wizard), Harness(durable_wizard)
-    caplog.set_level(logging.WARNING, logger="stube.store")
-    for _ in range(3):
-        await store.save(live.conversation)
-        await store.save(durable.conversation)
-    assert await FileStore(folder).load_all() == {durable.conversation["id"]: durable.conversation}
-    [warning] = store_warnings(caplog)
-    assert live.conversation["id"] in warning and "store-tests/wizard" in warning
 
 
 def test_encoder_reuses_history_and_matches_plain_json() -> None:

@@ -9,10 +9,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-import stube.flows
-from stube import StubeError
 from stube.conversation import new_cid
-from stube.store import StaleWrite, encode
+from stube.store import encode
 from tests.store_support import clone, counter_conversation
 
 redis = pytest.importorskip("redis")
@@ -59,112 +57,11 @@ async def test_round_trip_of_a_real_conversation(store: RedisStore, raw, redis_u
         await other.aclose()
 
 
-async def test_newer_versions_replace_older_ones(store: RedisStore) -> None:
-    conv = counter_conversation()
-    await store.save(conv)
-    newer = clone(conv, conv["id"], version=conv["version"] + 1, last_url="/next")
-    await store.save(newer)
-    assert await store.load_all() == {conv["id"]: newer}
-
-
-async def test_another_process_changes_are_never_overwritten(
-        store: RedisStore, redis_url: str, caplog: pytest.LogCaptureFixture) -> None:
-    """A compare-and-set on the version this process last saw: an older copy never wins."""
-    conv = counter_conversation()
-    await store.save(conv)
-    other = RedisStore(redis_url)
-    try:
-        [copy] = (await other.load_all()).values()
-        theirs = clone(copy, conv["id"], version=conv["version"] + 2, last_url="/theirs")
-        await other.save(theirs)  # builds on what it loaded: accepted
-
-        caplog.set_level(logging.ERROR, logger="stube.store")
-        ours = clone(conv, conv["id"], version=conv["version"] + 1, last_url="/ours")
-        with pytest.raises(StaleWrite) as info:
-            await store.save(ours)  # builds on version 1, but 3 is stored
-        assert isinstance(info.value, StubeError)
-        assert (info.value.cid, info.value.version, info.value.stored) == (conv["id"], ours["version"], theirs["version"])
-        # A copy that jumps past the stored version is refused too: versions are not a race to win.
-        with pytest.raises(StaleWrite):
-            await store.save(clone(ours, conv["id"], version=theirs["version"] + 5))
-        errors = store_records(caplog, logging.ERROR)
-        assert len(errors) == 2 and all(conv["id"] in e for e in errors)
-        assert await other.load_all() == {conv["id"]: theirs}
-
-        # The process that wrote a version may write it again (a retried write, the final
-        # save at shutdown with a newer touched time) and move on from it.
-        await other.save(theirs)
-        repainted = clone(theirs, conv["id"], painted=None, touched=theirs["touched"] + 1)
-        await other.save(repainted)
-        assert await store.load_all() == {conv["id"]: repainted}
-        # Having read the newest copy, the first process can build on it again.
-        mine = clone(repainted, conv["id"], version=theirs["version"] + 1, last_url="/mine")
-        await store.save(mine)
-        assert await store.load(conv["id"]) == mine
-        with pytest.raises(StaleWrite):  # and now the other one is behind
-            await other.save(clone(repainted, conv["id"], version=theirs["version"] + 1, last_url="/late"))
-        assert len(store_records(caplog, logging.ERROR)) == 3
-    finally:
-        await other.aclose()
-
-
-async def test_a_conversation_deleted_elsewhere_is_not_resurrected(store: RedisStore, redis_url: str) -> None:
-    conv = counter_conversation()
-    await store.save(conv)
-    other = RedisStore(redis_url)
-    try:
-        await other.load_all()
-        await other.delete(conv["id"])  # it ended in the other process
-        with pytest.raises(StaleWrite):
-            await store.save(clone(conv, conv["id"], version=conv["version"] + 1))
-        assert await store.load_all() == {}
-    finally:
-        await other.aclose()
-
-
-async def test_a_restored_conversation_saved_again_unchanged_is_not_a_conflict(
-        store: RedisStore, redis_url: str, caplog: pytest.LogCaptureFixture) -> None:
-    conv = counter_conversation()
-    await store.save(conv)
-    restarted = RedisStore(redis_url)  # the same app after a restart: a new writer
-    try:
-        caplog.set_level(logging.ERROR, logger="stube.store")
-        [restored] = (await restarted.load_all()).values()
-        await restarted.save(restored)  # e.g. the final save at shutdown
-        await restarted.save(clone(restored, conv["id"], version=conv["version"] + 1))
-        assert store_records(caplog, logging.ERROR) == []
-        with pytest.raises(StaleWrite):  # the old process, still holding version 1, is refused
-            await store.save(clone(conv, conv["id"], version=conv["version"] + 1, last_url="/elsewhere"))
-    finally:
-        await restarted.aclose()
-
-
 async def test_an_unreadable_stored_value_does_not_block_saves(store: RedisStore, raw) -> None:
     conv = counter_conversation()
     await raw.set(f"stube:conv:{conv['id']}", b"garbage")
     await store.save(conv)
     assert await store.load_all() == {conv["id"]: conv}
-
-
-async def test_big_versions_compare_as_numbers(store: RedisStore, redis_url: str) -> None:
-    conv = counter_conversation()
-    await store.save(clone(conv, conv["id"], version=9))
-    late = RedisStore(redis_url)
-    try:
-        await late.load_all()  # has seen 9
-        await store.save(clone(conv, conv["id"], version=10))  # "10" < "9" as strings
-        with pytest.raises(StaleWrite):
-            await late.save(clone(conv, conv["id"], version=10, last_url="/late"))
-        await store.save(clone(conv, conv["id"], version=2**52))
-        assert (await store.load_all())[conv["id"]]["version"] == 2**52
-    finally:
-        await late.aclose()
-
-
-async def test_version_must_be_an_int(store: RedisStore) -> None:
-    for bad in (None, "3", 2.0, True, -1):
-        with pytest.raises(ValueError):
-            await store.save(clone(counter_conversation(), version=bad))
 
 
 async def test_delete_is_idempotent(store: RedisStore, raw) -> None:
@@ -230,30 +127,6 @@ async def test_a_prefix_keeps_apps_apart(redis_url: str, raw) -> None:
         await b.aclose()
 
 
-async def test_live_flows_are_skipped_with_one_warning_per_conversation(
-        store: RedisStore, raw, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    flowing, plain = counter_conversation(), counter_conversation()
-    monkeypatch.setattr(stube.flows, "live_continuations",
-                        lambda conv: [("ix-00000000aa", "app.wizard")] if conv["id"] == flowing["id"] else [])
-    caplog.set_level(logging.WARNING, logger="stube.store")
-    for version in range(20, 24):
-        for conv in (flowing, plain):
-            conv["version"] = version
-            await store.save(conv)
-    assert await raw.keys("*") == [f"stube:conv:{plain['id']}".encode()]
-    warnings = store_records(caplog, logging.WARNING)
-    assert len(warnings) == 1
-    assert flowing["id"] in warnings[0] and "app.wizard" in warnings[0]
-
-
-async def test_concurrent_saves_of_one_conversation_keep_the_newest(store: RedisStore) -> None:
-    conv = counter_conversation()
-    versions = [clone(conv, conv["id"], version=v) for v in range(1, 51)]
-    # Saves started in order never trip over each other's version check.
-    await asyncio.gather(*(store.save(c) for c in versions))
-    assert (await store.load_all())[conv["id"]]["version"] == 50
-
-
 async def test_more_concurrent_saves_than_connections(redis_url: str, raw) -> None:
     store = RedisStore(redis_url, max_connections=4)
     try:
@@ -306,17 +179,3 @@ def test_a_clear_error_without_the_redis_package(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(builtins, "__import__", fake_import)
     with pytest.raises(ImportError, match=r"stube\[redis\]"):
         RedisStore("redis://127.0.0.1:1/0")
-
-
-async def test_write_behind_saves_finish_before_aclose_returns(redis_url: str, raw) -> None:
-    store = RedisStore(redis_url)
-    conv = counter_conversation()
-    tasks = [asyncio.ensure_future(store.save(clone(conv, conv["id"], version=v))) for v in range(1, 30)]
-    await asyncio.sleep(0)  # the saves have started
-    await store.aclose()
-    reader = RedisStore(redis_url)
-    try:
-        assert (await reader.load_all())[conv["id"]]["version"] == 29
-    finally:
-        await reader.aclose()
-    await asyncio.gather(*tasks)  # none of them failed

@@ -1,352 +1,27 @@
-"""The session stash: per-view UI state of one browser session, durable before acknowledged.
-
-A port of Elixir's ``DurableStash.Session``. One actor per browser session
-(:meth:`Stash.session`) serialises every read and write of that session, so
-writes have a total order and per-key last-write-wins needs no timestamps.
-State is partitioned per view and round-trips through JSON::
-
-    {"views": {"app.views.Table": {"vsn": 1, "data": {"sort": "name"}}},
-     "last_seen_at": 1735689600000}
-
-::
-
-    stash = Stash(FileStashStore("var/stash"), secret=os.environ["STUBE_SECRET"])
-    s = stash.session(session_id)
-    await s.merge("app.views.Table", {"sort": "name"}, vsn=1)   # durable when it returns
-    await s.get_view("app.views.Table")                          # {"sort": "name"}
-
-Why the pieces look the way they do:
-
-* Every accepted write is saved (awaited) before the call returns; a write
-  that changes nothing, and every read, leaves the store alone, so a crawler
-  cannot fill it.
-* Stores offer compare-and-set on an opaque version (a random etag, so a key
-  that expired and came back can never be mistaken for the old one). The
-  actor saves against the version it last saw; on a conflict it reloads,
-  re-applies the write and retries. Two processes sharing a store therefore
-  never overwrite each other's keys: the store's CAS extends the actor's
-  total order across processes.
-* Storage keys are an HMAC of the session id: the id is a bearer secret and
-  never becomes a file name, a Redis key or part of a stored value.
-* Sessions expire ``ttl`` seconds after ``last_seen_at``. An expired state
-  reads as absent and is deleted lazily; :meth:`Stash.sweep` removes expired
-  files; Redis keys carry an expiry. Reads refresh ``last_seen_at`` at most
-  once per ``ttl / 10``, so a session that is only ever read stays alive.
-* Idle actors are released after ``idle`` seconds; the next call loads the
-  session from the store again.
-"""
+"""The stash actor: one FIFO mailbox per browser session over a :class:`StashStore`."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
 import hashlib
 import hmac
-import json
 import logging
-import os
 import random
-import re
 import secrets
-import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
-from pathlib import Path
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
-from .errors import StateError, StubeError
-from .jsonstate import json_copy
+from ..errors import StateError
+from ..jsonstate import json_copy
+from .base import DEFAULT_IDLE, DEFAULT_TTL, MAX_ATTEMPTS, StashConflict, StashStore, _empty_state
+from .memory import InMemoryStashStore
+
+__all__ = ["SessionStash", "Stash"]
 
 log = logging.getLogger("stube.stash")
 
 T = TypeVar("T")
-
-#: Default lifetime of a session's stash after its last activity: 30 days.
-DEFAULT_TTL = 30 * 24 * 3600.0
-#: Default time an unused actor stays in memory.
-DEFAULT_IDLE = 300.0
-#: How many times a write is re-applied after compare-and-set conflicts before giving up.
-MAX_ATTEMPTS = 64
-
-#: The version a store reports for a stored value it cannot parse; saving against it overwrites.
-CORRUPT = "!corrupt"
-
-_KEY = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
-
-
-class StashConflict(StubeError, RuntimeError):
-    """A compare-and-set failed: the stored version is not the one the write expected.
-
-    Stores raise it from ``save``; the actor reloads and retries, and only lets
-    it escape after :data:`MAX_ATTEMPTS` lost races in a row.
-    """
-
-
-# -- the store protocol ----------------------------------------------------------------
-
-
-@runtime_checkable
-class StashStore(Protocol):
-    """Where session states rest. Every method is a coroutine; ``key`` is ``[A-Za-z0-9_-]+``.
-
-    ``version`` is an opaque, never-reused string (``None`` = the key is absent).
-    ``persistent`` says whether the data outlives the process, which decides
-    whether :class:`Stash` insists on a configured secret.
-    """
-
-    persistent: bool
-
-    async def load(self, key: str) -> tuple[dict[str, Any], str] | None:
-        """``(state, version)`` or ``None`` when absent."""
-
-    async def save(self, key: str, state: dict[str, Any], expected: str | None, *,
-                   ttl: float | None = None) -> str:
-        """Store ``state`` if the current version is ``expected``; return the new version.
-
-        Raises :class:`StashConflict` otherwise. ``ttl`` (seconds) is a hint for
-        stores that expire keys themselves.
-        """
-
-    async def delete(self, key: str, expected: str) -> bool:
-        """Delete ``key`` if its version is ``expected``; ``False`` when it is not (or absent)."""
-
-    async def sweep(self, cutoff_ms: int) -> int:
-        """Delete states whose ``last_seen_at`` is older than ``cutoff_ms``; return how many."""
-
-    async def aclose(self) -> None:
-        """Release connections and file handles."""
-
-
-def _check_key(key: str) -> str:
-    if type(key) is not str or not _KEY.match(key):
-        raise ValueError(f"stash storage key {key!r} must match [A-Za-z0-9_-]{{1,128}}")
-    return key
-
-
-def _new_version() -> str:
-    return secrets.token_hex(8)
-
-
-def _empty_state() -> dict[str, Any]:
-    return {"views": {}, "last_seen_at": None}
-
-
-class InMemoryStashStore:
-    """A process-local store with faithful compare-and-set, for tests and single-process apps.
-
-    States are kept as JSON text, so what comes back is exactly what a real
-    store would return and no caller can alias stored data. ``ttl`` expires
-    keys like Redis does.
-    """
-
-    persistent = False
-
-    def __init__(self) -> None:
-        # key -> (version, json text, monotonic deadline or None)
-        self._items: dict[str, tuple[str, str, float | None]] = {}
-
-    def _current(self, key: str) -> tuple[str, str, float | None] | None:
-        item = self._items.get(key)
-        if item is not None and item[2] is not None and time.monotonic() >= item[2]:
-            del self._items[key]
-            return None
-        return item
-
-    async def load(self, key: str) -> tuple[dict[str, Any], str] | None:
-        item = self._current(key)
-        if item is None:
-            return None
-        return json.loads(item[1]), item[0]
-
-    async def save(self, key: str, state: dict[str, Any], expected: str | None, *,
-                   ttl: float | None = None) -> str:
-        _check_key(key)
-        item = self._current(key)
-        if (item[0] if item else None) != expected:
-            raise StashConflict(f"stash {key[:12]}: version changed")
-        version = _new_version()
-        self._items[key] = (version, _JSON(state), time.monotonic() + ttl if ttl else None)
-        return version
-
-    async def delete(self, key: str, expected: str) -> bool:
-        item = self._current(key)
-        if item is None or item[0] != expected:
-            return False
-        del self._items[key]
-        return True
-
-    async def sweep(self, cutoff_ms: int) -> int:
-        gone = 0
-        for key in list(self._items):
-            item = self._current(key)
-            if item is not None and _stale(json.loads(item[1]), cutoff_ms):
-                del self._items[key]
-                gone += 1
-        return gone
-
-    async def aclose(self) -> None:
-        pass
-
-    # -- for tests and inspection --
-
-    def keys(self) -> list[str]:
-        """The storage keys currently held."""
-        return [k for k in list(self._items) if self._current(k) is not None]
-
-    def raw(self, key: str) -> str | None:
-        """The stored JSON text of ``key``."""
-        item = self._current(key)
-        return item[1] if item else None
-
-
-def _stale(state: Any, cutoff_ms: int) -> bool:
-    seen = state.get("last_seen_at") if isinstance(state, dict) else None
-    return not isinstance(seen, (int, float)) or seen < cutoff_ms
-
-
-class FileStashStore:
-    """One ``<key>.json`` file per session in ``directory``; atomic and durable.
-
-    A save writes a temp file in the same folder, fsyncs it, renames it over
-    the old one and fsyncs the folder, so a crash leaves the old or the new
-    state, never half of one. Compare-and-set reads the version stored in the
-    file while holding an ``fcntl.flock`` on a lock file (one of 256 stripes
-    under ``.locks/``), which excludes other threads and other processes
-    alike. Blocking file work runs in a worker thread, off the event loop.
-    ``durable=False`` skips the fsyncs (benchmarks, throwaway data).
-    """
-
-    persistent = True
-
-    def __init__(self, directory: str | os.PathLike[str], *, durable: bool = True) -> None:
-        self.directory = Path(directory)
-        self.durable = durable
-        self._locks = self.directory / ".locks"
-        self._locks.mkdir(parents=True, exist_ok=True)
-
-    def path(self, key: str) -> Path:
-        """The file holding ``key``."""
-        return self.directory / f"{_check_key(key)}.json"
-
-    # -- async API --
-
-    async def load(self, key: str) -> tuple[dict[str, Any], str] | None:
-        return await asyncio.to_thread(self._load, key)
-
-    async def save(self, key: str, state: dict[str, Any], expected: str | None, *,
-                   ttl: float | None = None) -> str:
-        version = _new_version()
-        body = _JSON({"v": version, "state": state}).encode()  # encoding fails before the disk is touched
-        await asyncio.to_thread(self._save, key, body, expected)
-        return version
-
-    async def delete(self, key: str, expected: str) -> bool:
-        return await asyncio.to_thread(self._delete, key, expected)
-
-    async def sweep(self, cutoff_ms: int) -> int:
-        return await asyncio.to_thread(self._sweep, cutoff_ms)
-
-    async def aclose(self) -> None:
-        pass
-
-    # -- blocking internals --
-
-    @contextlib.contextmanager
-    def _locked(self, key: str) -> Iterator[None]:
-        fd = os.open(self._locks / f"{key[:2]}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # closing the descriptor releases the lock
-
-    def _read(self, path: Path) -> tuple[dict[str, Any], str] | None:
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            return None
-        try:
-            doc = json.loads(raw)
-            state, version = doc["state"], doc["v"]
-            if not isinstance(state, dict) or not isinstance(version, str):
-                raise ValueError("not a stash document")
-        except (ValueError, KeyError, TypeError):
-            log.warning("stash file %s is corrupt or foreign; it reads as empty", path.name)
-            return _empty_state(), CORRUPT
-        return state, version
-
-    def _load(self, key: str) -> tuple[dict[str, Any], str] | None:
-        return self._read(self.path(key))
-
-    def _save(self, key: str, body: bytes, expected: str | None) -> None:
-        path = self.path(key)
-        with self._locked(key):
-            current = self._read(path)
-            if (current[1] if current else None) != expected:
-                raise StashConflict(f"stash {key[:12]}: version changed")
-            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(body)
-                    f.flush()
-                    if self.durable:
-                        os.fsync(f.fileno())
-                os.replace(tmp, path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
-            if self.durable:
-                self._sync_dir()
-
-    def _sync_dir(self) -> None:
-        dfd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-
-    def _delete(self, key: str, expected: str) -> bool:
-        path = self.path(key)
-        with self._locked(key):
-            current = self._read(path)
-            if current is None or current[1] != expected:
-                return False
-            path.unlink()
-            if self.durable:
-                self._sync_dir()
-        return True
-
-    def _sweep(self, cutoff_ms: int) -> int:
-        gone = 0
-        cutoff_s = cutoff_ms / 1000
-        with os.scandir(self.directory) as entries:
-            for entry in entries:
-                name = entry.name
-                try:
-                    mtime = entry.stat().st_mtime
-                except FileNotFoundError:
-                    continue
-                if name.startswith(".tmp-"):
-                    if mtime < time.time() - 3600:  # left behind by a crash mid-save
-                        with contextlib.suppress(OSError):
-                            os.unlink(entry.path)
-                    continue
-                if not name.endswith(".json") or not _KEY.match(name[:-5]) or mtime >= cutoff_s:
-                    continue  # a file written after the cutoff cannot hold an older last_seen_at
-                key = name[:-5]
-                with self._locked(key):
-                    current = self._read(Path(entry.path))
-                    if current is not None and _stale(current[0], cutoff_ms):
-                        with contextlib.suppress(FileNotFoundError):
-                            os.unlink(entry.path)
-                        gone += 1
-        return gone
-
-
-# -- the actor -------------------------------------------------------------------------
 
 Views = dict[str, dict[str, Any]]
 Change = Callable[[Views], "Views | None"]
@@ -361,7 +36,7 @@ def _same(a: Any, b: Any) -> bool:
         return a.keys() == b.keys() and all(_same(v, b[k]) for k, v in a.items())
     if t is list:
         return len(a) == len(b) and all(map(_same, a, b))
-    return a == b
+    return bool(a == b)
 
 
 def _clean(state: Any) -> dict[str, Any]:
@@ -375,7 +50,7 @@ def _clean(state: Any) -> dict[str, Any]:
     if len(good) != len(views):
         log.warning("stash state had %d malformed view slice(s); they were ignored", len(views) - len(good))
         state = {**state, "views": good}
-    return state
+    return dict(state)
 
 
 def _merge(view: str, changes: dict[str, Any], vsn: int) -> Change:
@@ -435,7 +110,8 @@ def _check_vsn(vsn: Any) -> int:
 def _check_changes(view: str, changes: Any) -> dict[str, Any]:
     if not isinstance(changes, Mapping):
         raise StateError(f"stash changes for {view} must be a dict with str keys, got {type(changes).__name__}")
-    return json_copy(dict(changes), f"stash[{view!r}]")
+    copied: dict[str, Any] = json_copy(dict(changes), f"stash[{view!r}]")
+    return copied
 
 
 class _Actor:
@@ -540,7 +216,20 @@ class Stash:
     async def __aexit__(self, *exc: Any) -> None:
         await self.aclose()
 
-    # -- the mailbox --
+    # -- the mailbox (the public entry points SessionStash uses) --
+
+    async def update(self, key: str, change: Change) -> bool:
+        """Apply ``change`` to session ``key`` alone on its actor and save it durably.
+
+        ``True`` if the store was written (a change to nothing writes nothing).
+        """
+        return await self._call(key, lambda actor: self._write(actor, change))
+
+    async def read(self, key: str, pick: Callable[[Views], T]) -> T:
+        """``pick(views)`` of session ``key``'s fresh views, alone on its actor."""
+        async def op(actor: _Actor) -> T:
+            return pick(await self._read(actor))
+        return await self._call(key, op)
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -594,7 +283,8 @@ class Stash:
         state = actor.state
         if state is None or self._expired(state, now_ms):
             return {}
-        return state["views"]
+        views: Views = state["views"]
+        return views
 
     async def _read(self, actor: _Actor) -> Views:
         """Fresh views from the store (another process may have written), expiring lazily."""
@@ -621,7 +311,8 @@ class Stash:
                 except Exception:
                     actor.loaded = False
                     log.warning("stash: refreshing last_seen_at failed", exc_info=True)
-            return state["views"]
+            views: Views = state["views"]
+            return views
         actor.loaded = False
         return {}
 
@@ -691,7 +382,7 @@ class SessionStash:
         """
         view = _check_view(view)
         change = _merge(view, _check_changes(view, changes), _check_vsn(vsn))
-        return await self._stash._call(self._key, lambda a: self._stash._write(a, change))
+        return await self._stash.update(self._key, change)
 
     async def drop(self, view: str, keys: Iterable[str]) -> bool:
         """Remove ``keys`` from the view's data; unknown keys are ignored."""
@@ -699,12 +390,12 @@ class SessionStash:
         if isinstance(keys, str):
             keys = (keys,)
         change = _drop(view, frozenset(k for k in keys if isinstance(k, str)))
-        return await self._stash._call(self._key, lambda a: self._stash._write(a, change))
+        return await self._stash.update(self._key, change)
 
     async def reset_view(self, view: str) -> bool:
         """Drop the view's whole slice (nothing is written when there is none)."""
         change = _reset(_check_view(view))
-        return await self._stash._call(self._key, lambda a: self._stash._write(a, change))
+        return await self._stash.update(self._key, change)
 
     async def apply(self, writes: Iterable[Any]) -> bool:
         """Apply the kernel's ``StashWrite`` commands (``.view``, ``.changes``, ``.vsn``) in order.
@@ -718,16 +409,16 @@ class SessionStash:
         if not changes:
             return False
         change = _chain(changes)
-        return await self._stash._call(self._key, lambda a: self._stash._write(a, change))
+        return await self._stash.update(self._key, change)
 
     async def fetch_view(self, view: str) -> dict[str, Any] | None:
         """``{"vsn": int, "data": {...}}``, or ``None`` when the view never stashed."""
         view = _check_view(view)
 
-        async def op(actor: _Actor) -> dict[str, Any] | None:
-            s = (await self._stash._read(actor)).get(view)
+        def pick(views: Views) -> dict[str, Any] | None:
+            s = views.get(view)
             return None if s is None else {"vsn": s["vsn"], "data": json_copy(s["data"])}
-        return await self._stash._call(self._key, op)
+        return await self._stash.read(self._key, pick)
 
     async def get_view(self, view: str) -> dict[str, Any]:
         """The view's data dict; ``{}`` when the view never stashed."""
@@ -736,20 +427,6 @@ class SessionStash:
 
     async def views(self) -> dict[str, dict[str, Any]]:
         """Every view slice, ``{view: {"vsn", "data"}}`` (what the runtime preloads before a dispatch)."""
-        async def op(actor: _Actor) -> dict[str, dict[str, Any]]:
-            return {v: {"vsn": s["vsn"], "data": json_copy(s["data"])}
-                    for v, s in (await self._stash._read(actor)).items()}
-        return await self._stash._call(self._key, op)
-
-
-__all__ = [
-    "CORRUPT",
-    "DEFAULT_IDLE",
-    "DEFAULT_TTL",
-    "FileStashStore",
-    "InMemoryStashStore",
-    "SessionStash",
-    "Stash",
-    "StashConflict",
-    "StashStore",
-]
+        def pick(views: Views) -> dict[str, dict[str, Any]]:
+            return {v: {"vsn": s["vsn"], "data": json_copy(s["data"])} for v, s in views.items()}
+        return await self._stash.read(self._key, pick)
