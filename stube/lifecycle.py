@@ -79,16 +79,8 @@ def method_for(cls: type[Component], name: str, *, internal: bool = False) -> tu
 
 
 def is_receiver(cls: type[Component], name: str) -> bool:
-    """Is ``name`` one of the private methods the kernel may call on ``cls`` (a flow's resume/io target)?
-
-    Classes declare them in ``_stube_receivers``. Until every class that needs
-    one declares it, a class that declares none keeps the older rule: any
-    ``_stube_*`` name.
-    """
-    receivers = cls._stube_receivers
-    if receivers:
-        return name in receivers
-    return name.startswith("_stube_")
+    """Is ``name`` one of the private methods the kernel may call on ``cls`` (its ``_stube_receivers``)?"""
+    return name in cls._stube_receivers
 
 
 def events_of(cls: type[Component]) -> list[str]:

@@ -399,6 +399,8 @@ def test_non_json_state_in_a_called_spec_fails_the_dispatch_that_made_it() -> No
 
 
 def test_non_json_state_in_the_root_fails_at_mint() -> None:
+    with pytest.raises(StateError, match="Bag.bag"):
+        Harness(Bag({1}))
     out = boot(Bag({1}), Env(debug=True))
     assert isinstance(out.error, StateError) and "Bag.bag" in str(out.error)
     (page,) = out.fragments
