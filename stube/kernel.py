@@ -30,9 +30,9 @@ from .paint import BANNER_EVENTS, DISMISS, RESTART, banner_html, render_page, ur
 from .payload import bind
 from .txn import Command, Env, StashWrite, Txn
 
-__all__ = ["BANNER_EVENTS", "DISMISS", "RESTART", "Command", "Env", "Event", "Handler", "Outcome", "StashWrite", "Txn", "admit", "as_effects",
-           "banner_html", "boot", "dispatch", "failed", "finish", "render_page", "resolve", "rewind", "run",
-           "stop_all", "url_of", "wake"]
+__all__ = ["BANNER_EVENTS", "DISMISS", "RESTART", "Command", "Env", "Event", "Handler", "Outcome",
+           "StashWrite", "Txn", "admit", "as_effects", "banner_html", "boot", "dispatch", "failed", "finish",
+           "render_page", "resolve", "rewind", "run", "stop_all", "url_of", "wake"]
 
 log = logging.getLogger("stube")
 
@@ -253,11 +253,8 @@ def _banner_event(conv: dict[str, Any], event: Event, env: Env) -> Outcome:
     if spec is None:  # minted before conversations kept it: nothing to start again from
         return _unchanged(conv)
 
-    def logged(x: str, exc: Exception) -> None:
-        log.exception("stop hook failed while starting again cid=%s iid=%s", conv["id"], x)
-
     def restart(tx: Txn) -> None:
-        lifecycle.restart(tx, spec_from(spec["type"], spec["state"]), logged)
+        lifecycle.restart(tx, spec_from(spec["type"], spec["state"]))
         paint.project_url(tx)
 
     return _fold(conv, env, restart, phase="restart", blame=iid, record=True)

@@ -315,11 +315,17 @@ def rewind(tx: Txn) -> None:
         finish(tx, None)
 
 
-def restart(tx: Txn, root: Component, on_error: Callable[[str, Exception], None]) -> None:
-    """Replace every frame by a fresh ``root`` (its ``start`` hooks run); failing ``stop`` hooks go to ``on_error``."""
+def restart(tx: Txn, root: Component) -> None:
+    """Replace every frame by a fresh ``root`` (its ``start`` hooks run); a failing ``stop`` hook is logged.
+
+    "Start again" must get past a component whose ``stop`` raises: that may be the very error.
+    """
+    def logged(iid: str, exc: Exception) -> None:
+        log.exception("stop hook failed while starting again cid=%s iid=%s", tx.cid, iid)
+
     for frame in list(reversed(tx.stack)):
         if frame in tx.instances:
-            remove_tree(tx, frame, on_error=on_error)
+            remove_tree(tx, frame, on_error=logged)
     tx.stack.clear()
     iid, created = instantiate(tx, root, parent=None, kind="frame")
     tx.stack.append(iid)

@@ -190,7 +190,7 @@ class Templates:
         except MissingTemplate:
             raise
         except jinja2.TemplateNotFound as exc:
-            raise MissingTemplate(exc.name or name, self.searched) from None
+            raise MissingTemplate(str(exc.name or name), self.searched) from None
 
     def render(self, tmpl: jinja2.Template, context: Mapping[str, Any]) -> Markup:
         """Render ``tmpl``; an undefined name is re-raised with the template and line it is on."""
@@ -203,7 +203,7 @@ class Templates:
         except MissingTemplate:
             raise
         except jinja2.TemplateNotFound as exc:  # an {% include %} or {% extends %} of a missing name
-            raise MissingTemplate(exc.name or str(exc), self.searched) from None
+            raise MissingTemplate(str(exc.name or exc), self.searched) from None
 
 
 class UndefinedName(jinja2.UndefinedError):
