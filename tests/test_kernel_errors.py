@@ -190,7 +190,8 @@ def test_the_conversation_keeps_working_after_an_error() -> None:
 
 def test_without_debug_a_banner_shows_a_generic_message_and_an_error_id_from_the_log(
         caplog: pytest.LogCaptureFixture) -> None:
-    h = Harness(Panel())
+    h = Harness(Panel(), raise_errors=False)
+    h.env.debug = False  # what production shows, whatever the Harness's default
     with caplog.at_level(logging.ERROR, logger="stube"):
         [frag] = h.dispatch("explode")
     assert "kaboom" not in frag.html
@@ -201,7 +202,7 @@ def test_without_debug_a_banner_shows_a_generic_message_and_an_error_id_from_the
 
 
 def test_each_error_gets_its_own_id() -> None:
-    h = Harness(Panel())
+    h = Harness(Panel(), raise_errors=False)
     ids = {re.search(r"error ([0-9a-f]{8})<", h.dispatch("explode")[0].html).group(1)  # type: ignore[union-attr]
            for _ in range(3)}
     assert len(ids) == 3
