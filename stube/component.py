@@ -155,6 +155,11 @@ def _check_class(cls: type[Component]) -> None:
                     or not all(isinstance(v, str) for v in value):
                 raise TypeError(f"{where}.{setting} must be a tuple of attribute names, "
                                 f"e.g. ({value!r},), got {value!r}")
+    if "_stube_receivers" in own:
+        value = own["_stube_receivers"]
+        if not isinstance(value, frozenset) or not all(isinstance(v, str) and v.startswith("_") for v in value):
+            raise TypeError(f"{where}._stube_receivers must be a frozenset of private method names "
+                            f"(public methods need no declaring), got {value!r}")
     if "stash_vsn" in own and (type(own["stash_vsn"]) is not int or own["stash_vsn"] < 1):
         raise TypeError(f"{where}.stash_vsn must be a positive int, got {own['stash_vsn']!r}")
 

@@ -187,8 +187,6 @@ class Templates:
         """The template ``name``; :class:`MissingTemplate` (listing the folders) when there is none."""
         try:
             return self.env.get_template(name)
-        except MissingTemplate:
-            raise
         except jinja2.TemplateNotFound as exc:
             raise MissingTemplate(str(exc.name or name), self.searched) from None
 

@@ -402,3 +402,9 @@ def test_an_undeclared_private_name_is_not_a_receiver() -> None:
         h.dispatch("go")
     with pytest.raises(UnknownEvent):
         h.deliver(h.top.iid, "_stube_got", value=1)
+
+
+def test_receivers_are_declared_as_a_frozenset_of_private_names() -> None:
+    with pytest.raises(TypeError, match="Wrong._stube_receivers must be a frozenset of private method names"):
+        class Wrong(Component):
+            _stube_receivers = frozenset({"on_done"})
