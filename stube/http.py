@@ -52,7 +52,7 @@ from .jsonstate import json_copy
 from .kernel import Env, Event
 from .pages import Embedded, Pages, prefix_for, reload_url
 from .payload import signature
-from .render import STATIC_DIR, Templates, Urls
+from .render import STATIC_DIR, Templates, Urls, resolve_folders
 from .responses import (
     NO_STORE,
     STREAM_HEADERS,
@@ -139,7 +139,7 @@ class Stube:
                  max_conversations: int = 100_000, max_streams: int = 4,
                  max_streams_per_session: int = 16, root_path: str | Path | None = None) -> None:
         base = Path(root_path).absolute() if root_path is not None else _caller_folder()
-        templates, static = _resolve_folders(templates, base), _resolve_folders(static, base)
+        templates, static = resolve_folders(templates, base), resolve_folders(static, base)
         secret = secret_key or os.environ.get("STUBE_SECRET")
         if not secret:
             secret = secrets.token_bytes(32)
@@ -438,11 +438,6 @@ def _caller_folder() -> Path:
         frame = frame.f_back
     filename = frame.f_globals.get("__file__") if frame is not None else None
     return Path(filename).resolve().parent if filename else Path.cwd()
-
-
-def _resolve_folders(folders: Sequence[str | Path], base: Path) -> list[Path]:
-    """``folders`` with the relative ones joined onto ``base``; absolute ones unchanged."""
-    return [Path(f) if Path(f).is_absolute() else base / f for f in folders]
 
 
 def _not_saved(request: Request) -> Refused:

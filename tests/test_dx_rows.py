@@ -1,15 +1,17 @@
 """Issue 14's table, one test per row: each mistake a new user made, and what stube does now.
 
-Rows whose behaviour is built and tested elsewhere are listed here so the table stays complete:
+Rows whose behaviour is tested at length elsewhere also have their own module:
 
-- the error-frame demo after "Boom" (Dismiss / Start again), a non-JSON value set in
-  ``__init__``: tests/test_kernel_errors.py and the demo tests (the kernel's side of issue 14);
+- a non-JSON value set in ``__init__`` and the error-frame demo after "Boom" (Dismiss / Start
+  again): also tests/test_dx_errors.py;
 - stopping the server with a page open: the shutdown tests (tests/test_runtime*.py);
-- a failed event seen in the browser: tests/browser/test_failure_notices.py.
+- a failed event seen in the browser: tests/browser/test_failure_notices.py;
+- the missing template that lists its folders: tests/test_dx_templates.py.
 """
 
 from __future__ import annotations
 
+import datetime
 import importlib.util
 import logging
 import re
@@ -92,8 +94,8 @@ class Row14Typo(Component):
         self.items = ["a"]
 
 
-def _app(root: type[Component], *, debug: bool = False) -> stube.Stube:
-    app = stube.Stube(secret_key="dx-rows", debug=debug)
+def _app(root: type[Component], *, debug: bool = False, templates: tuple[Path, ...] = ()) -> stube.Stube:
+    app = stube.Stube(secret_key="dx-rows", debug=debug, templates=templates)
     app.mount("/", root)
     return app
 
@@ -220,6 +222,45 @@ def test_templates_started_from_another_folder(tmp_path: Path, monkeypatch: pyte
         assert "stube-error" not in page.text
         css = c.get("/_stube/static/dxrows.css")
         assert css.status_code == 200 and "teal" in css.text
+
+
+class Row14Stamp(Component):
+    name = "dxrows/stamp"
+    template_string = '<div {{ root() }}>{{ self.when }}</div>'
+
+    def __init__(self) -> None:
+        self.when = datetime.datetime(2026, 1, 1)                      # not JSON
+
+
+def test_non_json_value_set_in_init() -> None:
+    """The page is a banner naming the class and attribute, as the same mistake in a handler is."""
+    with TestClient(_app(Row14Stamp, debug=True), raise_server_exceptions=False) as c:
+        page = c.get("/")
+        assert page.status_code == 200 and "Internal Server Error" not in page.text
+        assert "stube-error" in page.text and "Row14Stamp.when" in page.text and "not JSON" in page.text
+    with TestClient(_app(Row14Stamp), raise_server_exceptions=False) as c:    # production: generic
+        page = c.get("/")
+        assert page.status_code == 200 and "stube-error" in page.text and "Row14Stamp.when" not in page.text
+
+
+def test_the_error_frame_demo_after_boom() -> None:
+    """The banner that replaced the whole page offers Dismiss (the last good state) and Start again."""
+    from demos import TEMPLATES
+    from demos.error_frame import ErrorFrame
+
+    with TestClient(_app(ErrorFrame, templates=(TEMPLATES,))) as c:
+        page = c.get("/").text
+        c.post(_url(page, "inc"), headers=HX)
+        banner = c.post(_url(page, "boom"), headers=HX).text
+        assert "stube-error" in banner
+        offered = dict((label, url) for url, label in re.findall(
+            r'<button[^>]*hx-post="([^"]+)"[^>]*>([^<]+)</button>', banner))
+        assert set(offered) >= {"Dismiss", "Start again"}, banner
+        dismissed = c.post(offered["Dismiss"], headers=HX).text
+        assert "<strong>1</strong>" in dismissed and "stube-error" not in dismissed
+        c.post(_url(page, "boom"), headers=HX)
+        again = c.post(offered["Start again"], headers=HX).text
+        assert "<strong>0</strong>" in again and "stube-error" not in again
 
 
 def test_an_input_not_listed_in_fields(caplog: pytest.LogCaptureFixture) -> None:
