@@ -9,6 +9,7 @@ cookie is worth nothing from then on.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +19,8 @@ from starlette.responses import Response
 from .http import Stube
 
 __all__ = ["rotate_session"]
+
+log = logging.getLogger("stube")
 
 
 async def rotate_session(request: Request, response: Response, *, app: Stube | None = None,
@@ -60,10 +63,13 @@ async def rotate_session(request: Request, response: Response, *, app: Stube | N
     new = sessions.mint()
     if old is not None:
         old_owner, new_owner = sessions.owner(old), sessions.owner(new)
-        await stube_app.runtime.rekey(old_owner, new_owner)
-        # The runtime keys the stash by owner (the conversation's view of the session).
-        await stube_app.stash.move(old_owner, new_owner)
+        await stube_app.runtime.rekey(old_owner, new_owner)  # a failed save is logged; that page stays behind
         sessions.revoke(old)
+        try:
+            # The runtime keys the stash by owner (the conversations' name for the session).
+            await stube_app.stash.move(old_owner, new_owner)
+        except Exception:
+            log.exception("rotating a session: the stash could not be moved; the new session starts without it")
     if path is None:
         under = request.url.path == prefix or request.url.path.startswith(prefix.rstrip("/") + "/")
         path = (prefix or "/") if under else "/"

@@ -6,6 +6,7 @@ old cookie is refused on them.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from starlette.testclient import TestClient
 
 import stube
 from stube import Component, event
-from stube.stash import SQLiteStashStore
+from stube.stash import InMemoryStashStore, SQLiteStashStore, Stash
 
 HX = {"HX-Request": "true"}
 SECRET = "rotate-test-secret"
@@ -253,3 +254,33 @@ def test_the_rotated_session_is_refused_but_other_sessions_are_not() -> None:
     sessions.revoke(a)
     assert sessions.read(_request_with(cookies[0])) is None
     assert sessions.read(_request_with(cookies[1])) == b
+
+
+def test_a_stash_that_fails_does_not_fail_the_sign_in(caplog: pytest.LogCaptureFixture) -> None:
+    widget = make_widget()
+
+    async def broken(source: str, target: str) -> bool:
+        raise OSError("stash store down")
+
+    with TestClient(make_host(widget)) as browser:
+        page = browser.get("/app/")
+        widget.stash.move = broken  # type: ignore[method-assign]
+        assert browser.post("/app/login").status_code == 200
+        assert count(browser.post(event_url(page.text, "inc"), headers=HX).text) == 1
+    assert "the stash could not be moved" in caplog.text
+
+
+def test_moving_a_stash_into_a_session_that_has_one_keeps_the_newer_keys() -> None:
+    async def run() -> None:
+        st = Stash(InMemoryStashStore())
+        await st.session("old").merge("a", {"x": 1, "y": 1})
+        await st.session("old").merge("b", {"z": 1}, vsn=1)
+        await st.session("new").merge("a", {"y": 2})
+        await st.session("new").merge("b", {"w": 2}, vsn=2)
+        assert await st.move("old", "new") is True
+        assert await st.session("new").views() == {"a": {"vsn": 1, "data": {"x": 1, "y": 2}},
+                                                   "b": {"vsn": 2, "data": {"w": 2}}}
+        assert await st.session("old").views() == {}
+        assert await st.move("old", "new") is False  # nothing left to carry
+
+    asyncio.run(run())
