@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .http import Stube
+from .stash.move import move as move_stash
 
 __all__ = ["rotate_session"]
 
@@ -67,7 +68,7 @@ async def rotate_session(request: Request, response: Response, *, app: Stube | N
         sessions.revoke(old)
         try:
             # The runtime keys the stash by owner (the conversations' name for the session).
-            await stube_app.stash.move(old_owner, new_owner)
+            await move_stash(stube_app.stash, old_owner, new_owner)
         except Exception:
             log.exception("rotating a session: the stash could not be moved; the new session starts without it")
     if path is None:

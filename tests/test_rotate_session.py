@@ -21,6 +21,7 @@ from starlette.testclient import TestClient
 import stube
 from stube import Component, event
 from stube.stash import InMemoryStashStore, SQLiteStashStore, Stash
+from stube.stash.move import move
 
 HX = {"HX-Request": "true"}
 SECRET = "rotate-test-secret"
@@ -259,15 +260,16 @@ def test_the_rotated_session_is_refused_but_other_sessions_are_not() -> None:
 def test_a_stash_that_fails_does_not_fail_the_sign_in(caplog: pytest.LogCaptureFixture) -> None:
     widget = make_widget()
 
-    async def broken(source: str, target: str) -> bool:
+    async def broken(key: str, change: object) -> bool:
         raise OSError("stash store down")
 
     with TestClient(make_host(widget)) as browser:
         page = browser.get("/app/")
-        widget.stash.move = broken  # type: ignore[method-assign]
+        browser.post(event_url(page.text, "faster"), headers=HX)
+        widget.stash.update = broken  # type: ignore[method-assign,assignment]
         assert browser.post("/app/login").status_code == 200
-        assert count(browser.post(event_url(page.text, "inc"), headers=HX).text) == 1
-    assert "the stash could not be moved" in caplog.text
+        assert count(browser.post(event_url(page.text, "inc"), headers=HX).text) == 2
+    assert "the stash could not be moved" in caplog.text and "stash store down" in caplog.text
 
 
 def test_moving_a_stash_into_a_session_that_has_one_keeps_the_newer_keys() -> None:
@@ -277,10 +279,10 @@ def test_moving_a_stash_into_a_session_that_has_one_keeps_the_newer_keys() -> No
         await st.session("old").merge("b", {"z": 1}, vsn=1)
         await st.session("new").merge("a", {"y": 2})
         await st.session("new").merge("b", {"w": 2}, vsn=2)
-        assert await st.move("old", "new") is True
+        assert await move(st, "old", "new") is True
         assert await st.session("new").views() == {"a": {"vsn": 1, "data": {"x": 1, "y": 2}},
                                                    "b": {"vsn": 2, "data": {"w": 2}}}
         assert await st.session("old").views() == {}
-        assert await st.move("old", "new") is False  # nothing left to carry
+        assert await move(st, "old", "new") is False  # nothing left to carry
 
     asyncio.run(run())

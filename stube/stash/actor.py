@@ -191,33 +191,6 @@ class Stash:
         """The stash of one browser session; its actor is created on first use."""
         return SessionStash(self, self.key_for(session_id))
 
-    async def move(self, source: str, target: str) -> bool:
-        """Carry session ``source``'s views over to session ``target``, then delete ``source``'s.
-
-        For a session id rotated at sign-in. A view both hold keeps ``target``'s
-        slice (with the same ``vsn``, the two data dicts merge and ``target``'s keys
-        win). ``True`` if ``source`` had anything to carry.
-        """
-        src, dst = self.key_for(source), self.key_for(target)
-        if src == dst:
-            return False
-        views = await self.read(src, lambda v: v)  # slices are replaced on write, never mutated
-        if not views:
-            return False
-
-        def merge(cur: Views) -> Views | None:
-            out = dict(views)
-            for name, mine in cur.items():
-                theirs = out.get(name)
-                if theirs is not None and theirs["vsn"] == mine["vsn"]:
-                    mine = {"vsn": mine["vsn"], "data": {**theirs["data"], **mine["data"]}}
-                out[name] = mine
-            return None if _same(out, cur) else out
-
-        await self.update(dst, merge)
-        await self.update(src, lambda cur: {} if cur else None)
-        return True
-
     async def sweep(self) -> int:
         """Delete every stored session idle longer than ``ttl``; returns how many went."""
         return await self.store.sweep(self._now_ms() - self._ttl_ms)
