@@ -343,6 +343,59 @@ class Runtime:
             await self.end(cid)
         return idle
 
+    # -- sessions --
+
+    async def rekey(self, old: str, new: str) -> list[str]:
+        """Give every conversation owned by ``old`` to ``new`` (a session rotated at sign-in); their ids.
+
+        Live ones change under their lock and are saved when the store holds a copy;
+        ones only the store holds (evicted here, or saved by another process) are
+        loaded, changed and saved. A conversation whose save fails keeps its old
+        owner (logged): sign-in goes on, that page is not carried over.
+        """
+        moved: list[str] = []
+        for cid in [c for c, conv in self.conversations.items() if conv.get("owner") == old]:
+            async with self.locked(cid):
+                conv = self.conversations.get(cid)
+                if conv is None or conv.get("owner") != old:
+                    continue
+                changed = dict(conv, owner=new)
+                if cid in self.persisted and await self._save_rekeyed(changed) is None:
+                    continue
+                self.conversations[cid] = changed
+                moved.append(cid)
+        load_all = getattr(self.store, "load_all", None)
+        if not self.saved.can_load or load_all is None:
+            return moved
+        try:
+            stored: dict[str, dict[str, Any]] = await load_all()
+        except Exception:
+            log.exception("rotating a session: the store could not list its conversations")
+            return moved
+        for cid, conv in stored.items():
+            if conv.get("owner") != old or conv.get("ended") or cid in self.conversations:
+                continue
+            async with self.locked(cid):
+                if cid in self.conversations:  # loaded meanwhile: it was re-keyed above or will be asked again
+                    continue
+                if await self._save_rekeyed(dict(conv, owner=new)) is not None:
+                    moved.append(cid)
+                self.saved.forget(cid)  # this process does not hold it
+        return moved
+
+    async def _save_rekeyed(self, conv: dict[str, Any]) -> str | None:
+        """(Lock held.) Save a conversation with its new owner; ``None`` when that failed (logged)."""
+        cid: str = conv["id"]
+        try:
+            await self.saved.save(conv)
+        except StaleWrite:
+            self._drop(cid)  # another process moved it on: it answers for it
+            return None
+        except NotSaved:
+            log.error("rotating a session: conversation %s keeps its old owner (the store failed)", cid)
+            return None
+        return cid
+
     # -- introspection (tests, benchmarks, hosts) --
 
     def publish(self, topic: str, message: Any) -> int:
