@@ -66,6 +66,7 @@ from .responses import (
 from .runtime import Runtime, Settings
 from .sessions import MAX_AGE, Sessions, cross_origin
 from .stash import InMemoryStashStore, Stash
+from .stopping import StopSignals
 from .store import InMemoryStore
 
 log = logging.getLogger("stube")
@@ -161,6 +162,7 @@ class Stube:
             ended_html=self.pages.ended,
         )
         self._start_lock = asyncio.Lock()
+        self._signals = StopSignals(self.runtime.release_streams)
         self._starlette = Starlette(
             routes=[
                 Route("/_stube/event/{cid}/{iid}/{name}", self._event, methods=["POST"]),
@@ -207,10 +209,14 @@ class Stube:
     async def lifespan(self) -> AsyncIterator[None]:
         """For hosts that mount stube: ``async with stube_app.lifespan(): ...`` in the host's lifespan."""
         await self.startup()
+        self._signals.install()  # SIGTERM/SIGINT end the open streams first (ADR 0006)
         try:
             yield
         finally:
-            await self.shutdown()
+            try:
+                await self.shutdown()
+            finally:
+                self._signals.restore()
 
     async def startup(self) -> None:
         """Load stored conversations (once), before the first request is served."""
@@ -376,7 +382,7 @@ class Stube:
     async def _sse(self, request: Request) -> Response:
         cid = request.path_params["cid"]
         rt = self.runtime
-        if rt.shutting_down:
+        if rt.shutting_down or not rt.streams.accepting:
             raise _shutting_down()
         seen = seen_version(request.headers.get("last-event-id"), request.query_params.get("v"))
         conv = await rt.conversation(cid)
