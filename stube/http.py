@@ -412,15 +412,21 @@ class Stube:
         return HTMLResponse(html, headers=dict(NO_STORE))
 
     async def _health(self, request: Request) -> Response:
-        """200 while the store answers its ``check()`` (a store without one counts as fine), else 503."""
-        check = getattr(self.store, "check", None)
-        try:
-            if check is not None:
-                await check()
-        except Exception as exc:
-            detail = str(exc) or type(exc).__name__
-            return JSONResponse({"store": "error", "detail": detail}, status_code=503, headers=dict(NO_STORE))
-        return JSONResponse({"store": "ok"}, headers=dict(NO_STORE))
+        """200 while the store and the stash answer their ``check()`` (none counts as fine), else 503.
+
+        An event needs both to be saved, so either failing takes the process out of rotation;
+        the body names the one that failed (``"stash"`` appears only then).
+        """
+        body: dict[str, str] = {"store": "ok"}
+        for name, backend in (("store", self.store), ("stash", getattr(self.stash, "store", None))):
+            check = getattr(backend, "check", None)
+            try:
+                if check is not None:
+                    await check()
+            except Exception as exc:
+                body.update({name: "error", "detail": str(exc) or type(exc).__name__})
+                return JSONResponse(body, status_code=503, headers=dict(NO_STORE))
+        return JSONResponse(body, headers=dict(NO_STORE))
 
 
 def _not_saved(request: Request) -> Refused:

@@ -34,15 +34,21 @@ class Count(Component):
 
 class Prefs(Component):
     template_string = ('<div {{ root() }}><span class="sort">{{ self.sort }}</span>'
-                       '<button {{ on("order", by="mass") }}>mass</button></div>')
+                       '<button {{ on("by_mass") }}>mass</button>'
+                       '<b class="visits">{{ self.visits }}</b><button {{ on("visit") }}>visit</button></div>')
     stash = ("sort",)
 
     def __init__(self) -> None:
         self.sort = "name"
+        self.visits = 0  # not stashed: per conversation
 
     @event
-    def order(self, by: str) -> None:
-        self.sort = by
+    def by_mass(self) -> None:
+        self.sort = "mass"
+
+    @event
+    def visit(self) -> None:
+        self.visits += 1
 
 
 def backend(spec: str, kind: str) -> Any:
@@ -55,9 +61,49 @@ def backend(spec: str, kind: str) -> Any:
             "redis": stube.RedisStashStore}[scheme](where)
 
 
+def inject(marker: str, store: Any) -> None:
+    """Where ``mount`` is impossible: the writes fail with the errno in ``marker`` while it exists.
+
+    File backends fail in the atomic-write layer (``stube._atomic.write_atomic``, as the
+    store calls it); an SQLite store's ``save``/``check`` fail as SQLite would on that disk.
+    """
+    import errno
+    import sqlite3
+
+    import stube.stash.file
+    import stube.store.file
+
+    def failing() -> None:
+        if os.path.exists(marker):
+            code = int(open(marker).read())
+            if isinstance(store, stube.SQLiteStore):
+                raise sqlite3.OperationalError("database or disk is full" if code == errno.ENOSPC
+                                               else "attempt to write a readonly database")
+            raise OSError(code, os.strerror(code))
+
+    for module in (stube.store.file, stube.stash.file):
+        real = module.__dict__.get("_real_write_atomic", module.write_atomic)
+        module._real_write_atomic = real  # type: ignore[attr-defined]
+
+        def write_atomic(*args: Any, _real: Any = real, **kwargs: Any) -> None:
+            failing()
+            _real(*args, **kwargs)
+        module.write_atomic = write_atomic  # type: ignore[assignment]
+    if isinstance(store, stube.SQLiteStore):
+        for name in ("save", "check"):
+            real_method = getattr(store, name)
+
+            async def method(*args: Any, _real: Any = real_method) -> Any:
+                failing()
+                return await _real(*args)
+            setattr(store, name, method)
+
+
 def plain() -> stube.Stube:
-    app = stube.Stube(store=backend(os.environ.get("FAULTS_STORE", ""), "store"),
-                      stash=backend(os.environ.get("FAULTS_STASH", ""), "stash"),
+    store = backend(os.environ.get("FAULTS_STORE", ""), "store")
+    if os.environ.get("FAULTS_INJECT"):
+        inject(os.environ["FAULTS_INJECT"], store)
+    app = stube.Stube(store=store, stash=backend(os.environ.get("FAULTS_STASH", ""), "stash"),
                       max_streams=STREAMS, max_streams_per_session=STREAMS, sse_keepalive=5)
     app.mount("/counter", Count)
     app.mount("/prefs", Prefs)
