@@ -62,10 +62,11 @@ def backend(spec: str, kind: str) -> Any:
 
 
 def inject(marker: str, store: Any) -> None:
-    """Where ``mount`` is impossible: the writes fail with the errno in ``marker`` while it exists.
+    """Where ``mount`` is impossible: writes under the faulty folder fail while ``marker`` exists.
 
+    The folder is ``marker`` without its ``.inject`` suffix; the errno is the marker's content.
     File backends fail in the atomic-write layer (``stube._atomic.write_atomic``, as the
-    store calls it); an SQLite store's ``save``/``check`` fail as SQLite would on that disk.
+    stores call it); an SQLite store in that folder fails its ``save``/``check`` as SQLite would.
     """
     import errno
     import sqlite3
@@ -73,10 +74,12 @@ def inject(marker: str, store: Any) -> None:
     import stube.stash.file
     import stube.store.file
 
-    def failing() -> None:
-        if os.path.exists(marker):
+    root = marker.removesuffix(".inject") + os.sep
+
+    def failing(path: str, sqlite: bool = False) -> None:
+        if os.path.exists(marker) and os.path.abspath(path).startswith(root):
             code = int(open(marker).read())
-            if isinstance(store, stube.SQLiteStore):
+            if sqlite:
                 raise sqlite3.OperationalError("database or disk is full" if code == errno.ENOSPC
                                                else "attempt to write a readonly database")
             raise OSError(code, os.strerror(code))
@@ -85,16 +88,17 @@ def inject(marker: str, store: Any) -> None:
         real = module.__dict__.get("_real_write_atomic", module.write_atomic)
         module._real_write_atomic = real  # type: ignore[attr-defined]
 
-        def write_atomic(*args: Any, _real: Any = real, **kwargs: Any) -> None:
-            failing()
-            _real(*args, **kwargs)
+        def write_atomic(path: str, *args: Any, _real: Any = real, **kwargs: Any) -> None:
+            failing(path)
+            _real(path, *args, **kwargs)
         module.write_atomic = write_atomic  # type: ignore[assignment]
     if isinstance(store, stube.SQLiteStore):
+        where = os.environ["FAULTS_STORE"].partition(":")[2]
         for name in ("save", "check"):
             real_method = getattr(store, name)
 
             async def method(*args: Any, _real: Any = real_method) -> Any:
-                failing()
+                failing(where, sqlite=True)
                 return await _real(*args)
             setattr(store, name, method)
 
