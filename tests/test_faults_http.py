@@ -215,8 +215,9 @@ def test_redis_paused_answers_503_and_loses_no_acknowledged_event(tmp_path: Path
 def test_redis_restarted_empty_acknowledges_only_what_it_holds(tmp_path: Path, redis_process: Any) -> None:
     """A Redis that forgot everything (no AOF) cannot give back what it lost; stube must not pretend.
 
-    Every event answered 200 after Redis came back is there after an app restart,
-    and no event is answered 200 on a conversation the store no longer has.
+    Either the process writes its live copy back (then every click, before and
+    after, is there after an app restart) or it refuses the events (410/503);
+    never a 200 for a change the store does not hold.
     """
     url = f"redis://127.0.0.1:{redis_process.port}/0?socket_timeout=1&socket_connect_timeout=1"
     server = Uvicorn("tests.faults_app:plain", tmp_path / "a.log", env={"FAULTS_STORE": f"redis:{url}"}).start()
@@ -233,7 +234,8 @@ def test_redis_restarted_empty_acknowledges_only_what_it_holds(tmp_path: Path, r
             acknowledged = [count(r.text) for r in after if r.status_code == 200]
             server = restart(server, tmp_path / "b.log")
             stored = client.get(f"/counter?cv={clicks.page['cid']}").text
-            if acknowledged:
+            if acknowledged:  # the live copy was written back: nothing acknowledged before or after is lost
+                assert acknowledged == list(range(4, 4 + len(acknowledged)))
                 assert f'data-stube-cid="{clicks.page["cid"]}"' in stored and count(stored) == acknowledged[-1]
             else:
                 assert all(s in (410, 503) for s in statuses), statuses
