@@ -78,3 +78,24 @@ def test_a_handler_chained_on_top_is_not_clobbered_by_restore(handlers: None) ->
 
     asyncio.run(main())
     assert seen == ["host", "server"]
+
+
+def test_once_the_server_is_stopping_a_new_stream_is_refused_with_retry_after() -> None:
+    """The page retries (htmx backs off) and lands on another process or the restarted one."""
+    import re
+
+    from starlette.testclient import TestClient
+
+    import stube
+    from tests.faults_app import Count
+
+    app = stube.Stube(secret_key="stopping-tests")
+    app.mount("/counter", Count)
+    with TestClient(app) as client:
+        html = client.get("/counter").text
+        sse = re.search(r'hx-sse:connect="([^"]+)"', html).group(1).replace("&amp;", "&")  # type: ignore[union-attr]
+        app.runtime.release_streams()
+        r = client.get(sse)
+        assert r.status_code == 503 and r.headers["retry-after"]
+        post = re.search(r'hx-post="([^"]+)"', html).group(1)  # type: ignore[union-attr]
+        assert client.post(post, headers={"HX-Request": "true"}).status_code == 200  # events still served
