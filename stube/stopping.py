@@ -57,6 +57,8 @@ class StopSignals:
         except RuntimeError:
             return False
         for sig in SIGNALS:
+            if sig in self._previous:
+                continue  # still in the chain from an earlier install (another handler sat on top)
             previous = signal.getsignal(sig)
             if callable(previous):
                 self._previous[sig] = previous

@@ -75,9 +75,12 @@ def test_a_handler_chained_on_top_is_not_clobbered_by_restore(handlers: None) ->
         stops.restore()  # ours is no longer on top: it stays in the chain, forwarding only
         signal.raise_signal(signal.SIGTERM)
         await asyncio.sleep(0.01)
+        stops.install()  # a second lifespan: listening again, without chaining the host onto itself
+        signal.raise_signal(signal.SIGTERM)
+        await asyncio.sleep(0.01)
 
     asyncio.run(main())
-    assert seen == ["host", "server"]
+    assert seen == ["host", "server", "host", "server", "stube"]
 
 
 def test_once_the_server_is_stopping_a_new_stream_is_refused_with_retry_after() -> None:
