@@ -66,6 +66,7 @@ from .responses import (
 from .runtime import Runtime, Settings
 from .sessions import MAX_AGE, Sessions, cross_origin
 from .stash import InMemoryStashStore, Stash
+from .stopping import StopSignals
 from .store import InMemoryStore
 
 log = logging.getLogger("stube")
@@ -167,6 +168,7 @@ class Stube:
             ended_html=self.pages.ended,
         )
         self._start_lock = asyncio.Lock()
+        self._signals = StopSignals(self.runtime.release_streams)
         self._starlette = Starlette(
             routes=[
                 Route("/_stube/event/{cid}/{iid}/{name}", self._event, methods=["POST"]),
@@ -213,10 +215,14 @@ class Stube:
     async def lifespan(self) -> AsyncIterator[None]:
         """For hosts that mount stube: ``async with stube_app.lifespan(): ...`` in the host's lifespan."""
         await self.startup()
+        self._signals.install()  # SIGTERM/SIGINT end the open streams first (ADR 0006)
         try:
             yield
         finally:
-            await self.shutdown()
+            try:
+                await self.shutdown()
+            finally:
+                self._signals.restore()
 
     async def startup(self) -> None:
         """Load stored conversations (once), before the first request is served."""
@@ -385,7 +391,7 @@ class Stube:
     async def _sse(self, request: Request) -> Response:
         cid = request.path_params["cid"]
         rt = self.runtime
-        if rt.shutting_down:
+        if rt.shutting_down or not rt.streams.accepting:
             raise _shutting_down()
         seen = seen_version(request.headers.get("last-event-id"), request.query_params.get("v"))
         conv = await rt.conversation(cid)
@@ -415,15 +421,21 @@ class Stube:
         return HTMLResponse(html, headers=dict(NO_STORE))
 
     async def _health(self, request: Request) -> Response:
-        """200 while the store answers its ``check()`` (a store without one counts as fine), else 503."""
-        check = getattr(self.store, "check", None)
-        try:
-            if check is not None:
-                await check()
-        except Exception as exc:
-            detail = str(exc) or type(exc).__name__
-            return JSONResponse({"store": "error", "detail": detail}, status_code=503, headers=dict(NO_STORE))
-        return JSONResponse({"store": "ok"}, headers=dict(NO_STORE))
+        """200 while the store and the stash answer their ``check()`` (none counts as fine), else 503.
+
+        An event needs both to be saved, so either failing takes the process out of rotation;
+        the body names the one that failed (``"stash"`` appears only then).
+        """
+        body: dict[str, str] = {"store": "ok"}
+        for name, backend in (("store", self.store), ("stash", getattr(self.stash, "store", None))):
+            check = getattr(backend, "check", None)
+            try:
+                if check is not None:
+                    await check()
+            except Exception as exc:
+                body.update({name: "error", "detail": str(exc) or type(exc).__name__})
+                return JSONResponse(body, status_code=503, headers=dict(NO_STORE))
+        return JSONResponse(body, headers=dict(NO_STORE))
 
 
 def _caller_folder() -> Path:

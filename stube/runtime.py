@@ -116,6 +116,16 @@ class Runtime:
         self.running = False
         await self.saved.aclose(self.stash)
 
+    def release_streams(self) -> None:
+        """The server was told to stop: end every open stream now, so it can finish its responses.
+
+        Servers wait for open responses before the lifespan shutdown, and a
+        stream never ends by itself. Events are still served until then; the
+        pages reconnect (to another process, or this one restarted) and catch
+        up from the version they show (a snapshot when they missed a fold).
+        """
+        self.streams.stop()
+
     # -- locking, reading, applying folds --
 
     async def conversation(self, cid: str) -> dict[str, Any] | None:
@@ -200,21 +210,25 @@ class Runtime:
             self.scheduler.release(cid, conv)
 
     async def _commit(self, cid: str, before: dict[str, Any] | None, out: Outcome, *, save: bool = True,
-                      touch: bool = True) -> None:
-        """Save (or :class:`NotSaved`, nothing changed), then make it live and run its commands."""
+                      touch: bool = True, stash_required: bool = True) -> None:
+        """Save (or :class:`NotSaved`, nothing changed), then make it live and run its commands.
+
+        The stash writes go first: when they fail, neither the stash nor the
+        conversation changed. (They merge the same keys again on a retry.)
+        """
         conv = out.conversation
         if touch:
             conv["touched"] = time.time()
         if conv is not before:
-            if save and not conv.get("ended"):
-                try:
+            try:
+                await self.views.write(conv.get("owner"), out.commands, cid=cid, required=stash_required)
+                if save and not conv.get("ended"):
                     await self.saved.save(conv)
-                except NotSaved:
-                    # A durable flow's continuation moved on with the fold: it rebuilds from its log.
-                    _release_flows(self.env, cid, None)
-                    raise
+            except NotSaved:
+                # A durable flow's continuation moved on with the fold: it rebuilds from its log.
+                _release_flows(self.env, cid, None)
+                raise
             self.conversations[cid] = conv
-            await self.views.write(conv.get("owner"), out.commands)
         self.scheduler.forget(cid, out.removed)
         _release_flows(self.env, cid, [iid for iid in out.removed if iid not in conv["instances"]])
         self.scheduler.execute(cid, conv, live_commands(out, conv), hold=self.live.is_unused(cid))
@@ -233,7 +247,7 @@ class Runtime:
             _release_flows(self.env, cid, None)
             return out
         self.live.add_unused(cid, out.conversation)
-        await self._commit(cid, None, out, save=False, touch=False)
+        await self._commit(cid, None, out, save=False, touch=False, stash_required=False)
         return out
 
     async def page(self, cid: str) -> tuple[dict[str, Any], str] | None:
@@ -249,7 +263,7 @@ class Runtime:
         env = await self.views.env_for(conv.get("owner"))
         woke = self._wake(cid, conv, env)
         if woke is not None:
-            await self._commit(cid, conv, woke, save=False)
+            await self._commit(cid, conv, woke, save=False, stash_required=False)
             conv = woke.conversation
         if conv.get("painted") != cv.top(conv):
             conv = self.conversations[cid] = dict(conv, painted=cv.top(conv))
