@@ -87,3 +87,14 @@ def test_the_app_own_pages_still_send_events_with_their_origin(wire_server, page
     headers = seen[0].all_headers()
     assert headers.get("origin") == wire_server.url  # the check really looked at an Origin ...
     assert headers.get("sec-fetch-site") == "same-origin"  # ... and at Sec-Fetch-Site
+
+
+def test_rapid_clicks_are_queued_not_dropped(wire_server, page):
+    """Five clicks before the first answer arrives all count: a conversation's events queue in order."""
+    page.goto(wire_server.url + "/counter")
+    page.evaluate("""() => {
+        const plus = [...document.querySelectorAll('button')].find(b => b.textContent.trim() === '+');
+        for (let i = 0; i < 5; i++) plus.click();
+    }""")
+    expect(page.locator(".count")).to_have_text("5")
+    assert page.js_errors == []
