@@ -44,6 +44,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import conversation as cv
 from . import kernel, wire
+from .bus import Bus
 from .component import Component, lookup
 from .errors import BadPayload, NotSaved, UnknownEvent
 from .forms import FILES, check_fields, read_form, seen_version
@@ -121,7 +122,10 @@ class Stube:
     conversations per process; unused ones are evicted first), ``max_streams``
     and ``max_streams_per_session`` (open SSE streams; the oldest is closed),
     ``debug`` (also ``$STUBE_DEBUG=1``: exception text in banners, strict
-    templates reloaded when they change, the inspector).
+    templates reloaded when they change, the inspector), ``bus`` (how several
+    processes of this app reach each other: a :class:`~stube.bus.RedisBus`;
+    default the in-process :class:`~stube.bus.LocalBus`; started and closed
+    with the app).
     """
 
     def __init__(self, *, store: Any = None, stash: Any = None, secret_key: str | bytes | None = None,
@@ -133,7 +137,7 @@ class Stube:
                  trusted_origins: Iterable[str] = (), frame_ancestors: str | None = "'self'",
                  session_max_age: int = MAX_AGE, unused_ttl: float | None = 600.0,
                  max_conversations: int = 100_000, max_streams: int = 4,
-                 max_streams_per_session: int = 16) -> None:
+                 max_streams_per_session: int = 16, bus: Bus | None = None) -> None:
         secret = secret_key or os.environ.get("STUBE_SECRET")
         if not secret:
             secret = secrets.token_bytes(32)
@@ -158,8 +162,9 @@ class Stube:
             settings=Settings(ttl=conversation_ttl, reaper_interval=reaper_interval, keepalive=sse_keepalive,
                               unused_ttl=unused_ttl, max_conversations=max_conversations,
                               max_streams=max_streams, max_streams_per_session=max_streams_per_session),
-            ended_html=self.pages.ended,
+            ended_html=self.pages.ended, bus=bus,
         )
+        self.bus = self.runtime.bus
         self._start_lock = asyncio.Lock()
         self._starlette = Starlette(
             routes=[
