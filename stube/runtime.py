@@ -186,9 +186,7 @@ class Runtime:
         self.running = False
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._outbox.flush(), 5)
-        for sub in self._follows.values():
-            sub.close()
-        self._follows.clear()
+        self._follows.clear()  # the bus drops every subscription as it closes
         try:
             await self.bus.close()
         except Exception:
@@ -314,6 +312,7 @@ class Runtime:
         stored = await self.saved.load(cid)
         if stored is not None and stored.get("version", 0) > conv.get("version", 0):
             self._stale(cid)
+            self.persisted.add(cid)  # the store holds it (forgotten with the old copy)
             if self._pinned_elsewhere(stored):
                 return stored
             self.live.adopt(cid, stored)
@@ -385,18 +384,30 @@ class Runtime:
 
         From a shared store it shows the newest saved version, whichever process saved it.
         """
-        conv = await self._refresh(cid)
-        if conv is None or self._pinned_elsewhere(conv):
-            return None
-        env = await self.views.env_for(conv.get("owner"))
-        woke = self._wake(cid, conv, env)
-        if woke is not None:
-            # Shared: the woken value is saved, so no other process mistakes its older copy for current.
+        for _ in range(STALE_RETRIES):
+            conv = await self._refresh(cid)
+            if conv is None or self._pinned_elsewhere(conv):
+                return None
+            env = await self.views.env_for(conv.get("owner"))
+            woke = self._wake(cid, conv, env)
+            if woke is None:
+                break
+            # Shared: the woken value is saved, so that no two processes show different values
+            # under one version number (the pages' version chain would skip a fold).
             try:
                 await self._commit(cid, conv, woke, save=self.saved.shared and cid in self.persisted)
-            except (StaleWrite, NotSaved):
+            except StaleWrite as exc:
+                if exc.stored == -2:
+                    self._drop(cid)
+                    return None
+                self._stale(cid)
+                continue
+            except NotSaved:  # the store is down: the page still renders, from memory
                 await self._commit(cid, conv, woke, save=False)
             conv = woke.conversation
+            break
+        else:
+            return None
         if conv.get("painted") != cv.top(conv):
             conv = self.conversations[cid] = dict(conv, painted=cv.top(conv))
         conv["touched"] = time.time()
