@@ -18,9 +18,10 @@ the conversation on (:class:`~stube.store.StaleWrite`) reloads it from the
 store and folds again. Each commit is published on the bus channel
 ``conv:<cid>`` (``{"since", "to", "html", "exclude"}``: the rendered SSE
 partials), which every process holding streams or a copy of that conversation
-follows: it pushes the fragments to its own pages, and lets its older copy go
-(with its timers and subscriptions) so the process that committed last runs
-the conversation. ``publish()`` travels on the channel ``publish``.
+follows: it pushes the fragments to its own pages and lets its older copy go.
+``publish()`` travels on the channel ``publish``; a timer or a published
+message that reaches the same subscriber in two processes is delivered by the
+one that claims it on the bus.
 """
 
 from __future__ import annotations
@@ -262,7 +263,10 @@ class Runtime:
     async def deliver(self, cid: str, event: Event) -> Outcome | None:
         """Fold an internal event (timer, io result, message, dispatch_to) and push the result."""
         try:
-            return await self.apply(cid, event, browser=False)
+            out = await self.apply(cid, event, browser=False)
+            if out is None and cid not in self.conversations:
+                self.scheduler.forget(cid)  # it ended (here or elsewhere): nothing more to deliver
+            return out
         except NotSaved:
             return None  # logged by _save; the conversation stays as it was
         except Exception:
@@ -296,12 +300,17 @@ class Runtime:
         return Outcome(conv, fragments=[Fragment(fr.CLOSE, target=conv["id"], html=html)], since=v)
 
     def _stale(self, cid: str) -> None:
-        """(Lock held, or between folds.) Another process committed ``cid`` further: let our copy go,
-        with its timers, subscriptions and held commands (that process runs them now). Its
-        streams stay: they are fed over the bus, and the next use reloads it from the store."""
+        """(Lock held, or between folds.) Another process committed ``cid`` further: let our copy go.
+
+        Its streams stay (fed over the bus) and so do its timers and subscriptions: when
+        one fires, the fold reloads the conversation from the store (a duplicate armed in
+        another process is claimed away). Commands held for a page view that was never
+        used here go: the process that used it armed its own.
+        """
+        if self.live.is_unused(cid):
+            self.scheduler.forget(cid)
         self.live.drop(cid)
         self.saved.forget(cid)
-        self.scheduler.forget(cid)
         _release_flows(self.env, cid, None)
 
     async def _refresh(self, cid: str) -> dict[str, Any] | None:

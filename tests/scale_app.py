@@ -117,8 +117,9 @@ def steps() -> None:
     ask(Step("last step"))
 
 
-app = stube.Stube(secret_key="scale-tests", store=stube.RedisStore(URL), stash=RedisStashStore(URL),
-                  bus=stube.RedisBus(URL))
+# bench/scaleout.py compares against the in-process bus: STUBE_SCALE_BUS=local.
+BUS = stube.LocalBus() if os.environ.get("STUBE_SCALE_BUS") == "local" else stube.RedisBus(URL)
+app = stube.Stube(secret_key="scale-tests", store=stube.RedisStore(URL), stash=RedisStashStore(URL), bus=BUS)
 app.mount("/", Counter)
 app.mount("/chat", Chat)
 app.mount("/board", Board)

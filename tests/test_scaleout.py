@@ -134,14 +134,14 @@ def test_a_fold_on_one_process_reaches_a_stream_held_by_another(cluster: Cluster
             # The version chain stube.js follows: the fold's from/to, as the event's response said.
             assert (since, to) == (int(r.headers["x-stube-from"]), int(r.headers["x-stube-to"]))
             chain.append((since, to))
-        assert all(a[1] == b[0] for a, b in zip(chain, chain[1:]))
+        assert all(a[1] == b[0] for a, b in zip(chain, chain[1:], strict=False))
     finally:
         listener.close()
 
 
 def test_publish_reaches_subscribers_on_every_process(cluster: Cluster) -> None:
     boards = []
-    for i, url in enumerate(cluster.urls):  # one board per process, its stream on that process
+    for url in cluster.urls:  # one board per process, its stream on that process
         page = httpx2.get(url + "/board", timeout=10)
         boards.append(Listener(url + sse_of(page.text), dict(page.cookies)))
     try:

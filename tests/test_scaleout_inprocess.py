@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import html as htmllib
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -100,3 +100,120 @@ def test_a_reload_on_every_process_then_events_keep_counting(redis_url: str) -> 
             assert r.status_code == 200 and shown(r.text) == 6 + i
 
     run(redis_url, 3, scenario)
+
+
+class Listens(stube.Component):
+    """Subscribes (and arms a timer) in ``start`` and again in ``wakeup``, as components must when
+    several processes may pick the conversation up."""
+
+    name = "inprocess/listens"
+    template_string = ('<div {{ root() }}><button {{ on("hello") }}>hi</button>'
+                       '<span class="n">{{ self.ticks }}</span></div>')
+
+    def __init__(self) -> None:
+        self.heard: list[str] = []
+        self.ticks = 0
+
+    def start(self) -> Any:
+        return stube.subscribe("inprocess.topic", "on_message")
+
+    def wakeup(self) -> Any:
+        return [stube.subscribe("inprocess.topic", "on_message"), stube.after(0.3, "tick", kind="once")]
+
+    @stube.event
+    def hello(self) -> Any:
+        return stube.after(0.3, "tick", kind="once")
+
+    def on_message(self, msg: dict[str, str]) -> None:
+        self.heard = self.heard + [msg["text"]]
+
+    def tick(self, kind: str) -> None:
+        self.ticks += 1
+
+
+def make_listens(url: str) -> stube.Stube:
+    app = stube.Stube(secret_key="inprocess", store=stube.RedisStore(url), bus=stube.RedisBus(url))
+    app.mount("/", Listens)
+    return app
+
+
+def test_publish_crosses_processes_and_a_subscription_held_twice_delivers_once(redis_url: str) -> None:
+    async def scenario(clients: list[httpx2.AsyncClient], apps: list[stube.Stube]) -> None:
+        a, b = clients
+        page = (await a.get("/")).text
+        cid = cid_of(page)
+        b.cookies = a.cookies
+        assert (await a.post(url_of(page, "hello"), headers=HX)).status_code in (200, 204)  # A subscribes
+        assert (await b.get(f"/?cv={cid}")).status_code == 200  # B picks it up: wakeup subscribes in B too
+        assert apps[0].runtime.subscribers("inprocess.topic") == 1
+        assert apps[1].runtime.subscribers("inprocess.topic") == 1
+
+        # Host code on B publishes twice (delivered in some order: two processes deliver).
+        apps[1].publish("inprocess.topic", {"text": "one"})
+        apps[1].publish("inprocess.topic", {"text": "two"})
+
+        async def stored_heard() -> list[str]:
+            conv = await apps[0].runtime.store.load(cid)
+            return conv["instances"][conv["stack"][0]]["state"]["heard"]  # type: ignore[no-any-return]
+
+        for _ in range(500):
+            got = await stored_heard()
+            if {"one", "two"} <= set(got):
+                break
+            await asyncio.sleep(0.01)
+        # Once each, although two processes hold the subscription.
+        assert sorted(got) == ["one", "two"]
+
+    run_listens(redis_url, scenario)
+
+
+def test_a_timer_armed_in_two_processes_fires_in_one(redis_url: str) -> None:
+    async def scenario(clients: list[httpx2.AsyncClient], apps: list[stube.Stube]) -> None:
+        a, b = clients
+        page = (await a.get("/")).text
+        cid = cid_of(page)
+        b.cookies = a.cookies
+        await a.post(url_of(page, "hello"), headers=HX)  # A arms the timer
+        assert (await b.get(f"/?cv={cid}")).status_code == 200  # B picks it up: its wakeup arms it too
+        assert apps[0].runtime.pending_timers(cid) == 1 and apps[1].runtime.pending_timers(cid) == 1
+
+        async def ticks() -> int:
+            conv = await apps[0].runtime.store.load(cid)
+            return int(conv["instances"][conv["stack"][0]]["state"]["ticks"])
+
+        for _ in range(500):
+            if await ticks() >= 1:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.5)  # both timers are due by now
+        assert await ticks() == 1
+        assert apps[0].runtime.pending_timers(cid) == 0 and apps[1].runtime.pending_timers(cid) == 0
+
+    run_listens(redis_url, scenario)
+
+
+def run_listens(redis_url: str, scenario: Scenario) -> None:
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()
+
+    async def main() -> None:
+        apps = [make_listens(redis_url) for _ in range(2)]
+        async with AsyncExitStack() as stack:
+            clients = []
+            for app in apps:
+                await stack.enter_async_context(app.lifespan())
+                clients.append(await stack.enter_async_context(httpx2.AsyncClient(
+                    transport=httpx2.ASGITransport(app=app), base_url="http://t")))
+            await scenario(clients, apps)
+
+    asyncio.run(main())
+
+
+def test_with_a_redis_bus_a_published_message_must_be_json(redis_url: str) -> None:
+    async def scenario(clients: list[httpx2.AsyncClient], apps: list[stube.Stube]) -> None:
+        with pytest.raises(stube.StateError, match="published on 'x'"):
+            apps[0].publish("x", {"when": object()})
+        assert apps[0].publish("x", {"fine": [1, "two"]}) == 0
+
+    run(redis_url, 1, scenario)
