@@ -320,6 +320,9 @@ class Stube:
         cid, iid, name = (request.path_params[k] for k in ("cid", "iid", "name"))
         conv = await self._guard(request, cid)
         if not cv.displayed(conv, iid):
+            # Another process may have moved it on (a dialog it opened holds ``iid``): look again.
+            conv = await self.runtime.fresh(cid) or conv
+        if not cv.displayed(conv, iid):
             # Gone, or covered by a dialog, or displaced: a double click or a stale tab.
             return Response(status_code=204)
         try:

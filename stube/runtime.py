@@ -206,6 +206,14 @@ class Runtime:
 
     lookup = conversation  # the 0.1 name, kept while the HTTP layer moves over
 
+    async def fresh(self, cid: str) -> dict[str, Any] | None:
+        """:meth:`conversation`, re-read from a shared store when another process saved a newer version."""
+        if not self.saved.shared:
+            return await self.conversation(cid)
+        async with self.locked(cid):
+            conv = await self._refresh(cid)
+        return None if conv is None or conv.get("ended") else conv
+
     async def apply(self, cid: str, fold: Event | Fold, *, page: str | None = None,
                     browser: bool = True) -> Outcome | None:
         """Fold an event (or ``fold(conv, env)``) under the conversation's lock, commit, push to pages but ``page``.

@@ -217,3 +217,65 @@ def test_with_a_redis_bus_a_published_message_must_be_json(redis_url: str) -> No
         assert apps[0].publish("x", {"fine": [1, "two"]}) == 0
 
     run(redis_url, 1, scenario)
+
+
+def test_a_stream_that_may_have_missed_folds_while_the_bus_was_down_gets_a_snapshot(tmp_path: Any) -> None:
+    from tests.cluster import RedisProcess
+
+    server = RedisProcess(tmp_path / "redis", persistent=True).start()
+
+    async def main() -> None:
+        a, b = make(server.url), make(server.url)
+        async with a.lifespan(), b.lifespan():
+            minted = await a.runtime.mint(Counter, owner=None, principal=None, mount="/", base="")
+            cid = minted.conversation["id"]
+            version = minted.conversation["version"]
+            stream = await a.runtime.open_stream(cid, "page-1", version)
+            assert stream is not None
+            while not stream.queue.empty():
+                stream.queue.get_nowait()
+            await asyncio.to_thread(server.restart)  # the bus loses its subscriptions for a moment
+            for _ in range(1000):
+                if not stream.queue.empty():
+                    break
+                await asyncio.sleep(0.01)
+            message = stream.queue.get_nowait()
+            assert message is not None and message.startswith(b"id: s-")  # a whole page: applies over anything
+
+    try:
+        asyncio.run(main())
+    finally:
+        server.stop()
+
+
+class Opens(stube.Component):
+    name = "inprocess/opens"
+    template_string = '<div {{ root() }}><button {{ on("open") }}>open</button></div>'
+
+    @stube.event
+    def open(self) -> Any:
+        return stube.call(Counter())  # a new frame: an instance B's copy does not have
+
+
+def test_an_event_for_an_instance_another_process_created_is_applied(tmp_path: Any) -> None:
+    """No bus (``--workers N`` on one SQLite file): the second process's copy lacks the new instance."""
+
+    def app() -> stube.Stube:
+        made = stube.Stube(secret_key="inprocess", store=stube.SQLiteStore(tmp_path / "s.db"))
+        made.mount("/", Opens)
+        return made
+
+    async def main() -> None:
+        a, b = app(), app()
+        async with a.lifespan(), b.lifespan():
+            async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=a), base_url="http://t") as ca, \
+                    httpx2.AsyncClient(transport=httpx2.ASGITransport(app=b), base_url="http://t") as cb:
+                page = (await ca.get("/")).text
+                cid = cid_of(page)
+                cb.cookies = ca.cookies
+                await cb.get(f"/?cv={cid}")  # B holds a copy without the counter
+                opened = await ca.post(url_of(page, "open"), headers=HX)  # A opens it
+                r = await cb.post(url_of(opened.text, "inc"), headers=HX)  # the click lands on B
+                assert r.status_code == 200 and shown(r.text) == 1
+
+    asyncio.run(main())
