@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -59,7 +60,10 @@ log = logging.getLogger("stube")
 Fold = Callable[[dict[str, Any], Env], Outcome]
 
 #: Folds of one event retried after another process moved its conversation on (then it answers 410).
-STALE_RETRIES = 16
+STALE_RETRIES = 50
+#: Seconds of the random pause before a retry, times the attempt (at most 10): the process that just
+#: won has a fresh copy and would keep winning against one that must reload first.
+STALE_BACKOFF = 0.001
 #: The bus channel carrying ``publish()`` between processes; ``conv:<cid>`` carries each commit.
 PUBLISH_CHANNEL = "publish"
 #: What an event for a live (greenlet/generator) flow running in another process answers.
@@ -143,6 +147,8 @@ class Runtime:
         self.reaper = Reaper(self.reap, stash)
         self.running = False
         self.shutting_down = False
+        #: Folds done again because another process had moved the conversation on (for benchmarks).
+        self.stale_retries = 0
 
     # -- lifecycle --
 
@@ -225,11 +231,13 @@ class Runtime:
         from the store and the event folds again on the newer value (at most
         :data:`STALE_RETRIES` times, then ``None``).
         """
-        for _ in range(STALE_RETRIES):
+        for attempt in range(STALE_RETRIES):
             try:
                 return await self._apply(cid, fold, page=page, browser=browser)
             except _Retry:
-                continue
+                self.stale_retries += 1
+                if attempt:
+                    await asyncio.sleep(random.uniform(0, STALE_BACKOFF * min(attempt, 10)))
         log.error("conversation %s: gave up after %d folds, each overtaken by another process",
                   cid, STALE_RETRIES)
         return None

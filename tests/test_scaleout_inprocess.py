@@ -279,3 +279,19 @@ def test_an_event_for_an_instance_another_process_created_is_applied(tmp_path: A
                 assert r.status_code == 200 and shown(r.text) == 1
 
     asyncio.run(main())
+
+
+def test_300_concurrent_events_over_three_processes_all_apply(redis_url: str) -> None:
+    async def scenario(clients: list[httpx2.AsyncClient], apps: list[stube.Stube]) -> None:
+        page = (await clients[0].get("/")).text
+        cid, inc = cid_of(page), url_of(page, "inc")
+        for c in clients[1:]:
+            c.cookies = clients[0].cookies
+        statuses = await asyncio.gather(*(clients[k % 3].post(inc, headers=HX) for k in range(300)))
+        assert [r.status_code for r in statuses] == [200] * 300
+        assert sorted(shown(r.text) for r in statuses) == list(range(1, 301))  # each saw its own step
+        for c in clients:
+            assert shown((await c.get(f"/?cv={cid}")).text) == 300
+        print("stale retries:", [app.runtime.stale_retries for app in apps])
+
+    run(redis_url, 3, scenario)
