@@ -200,6 +200,16 @@ class Runtime:
             log.exception("closing the bus failed")
         await self.saved.aclose(self.stash)
 
+    def release_streams(self) -> None:
+        """The server was told to stop: end every open stream now, so it can finish its responses.
+
+        Servers wait for open responses before the lifespan shutdown, and a
+        stream never ends by itself. Events are still served until then; the
+        pages reconnect (to another process, or this one restarted) and catch
+        up from the version they show (a snapshot when they missed a fold).
+        """
+        self.streams.stop()
+
     # -- locking, reading, applying folds --
 
     async def conversation(self, cid: str) -> dict[str, Any] | None:
@@ -357,21 +367,25 @@ class Runtime:
             self.scheduler.release(cid, conv)
 
     async def _commit(self, cid: str, before: dict[str, Any] | None, out: Outcome, *, save: bool = True,
-                      touch: bool = True) -> None:
-        """Save (or :class:`NotSaved`, nothing changed), then make it live and run its commands."""
+                      touch: bool = True, stash_required: bool = True) -> None:
+        """Save (or :class:`NotSaved`, nothing changed), then make it live and run its commands.
+
+        The stash writes go first: when they fail, neither the stash nor the
+        conversation changed. (They merge the same keys again on a retry.)
+        """
         conv = out.conversation
         if touch:
             conv["touched"] = time.time()
         if conv is not before:
-            if save and not conv.get("ended"):
-                try:
+            try:
+                await self.views.write(conv.get("owner"), out.commands, cid=cid, required=stash_required)
+                if save and not conv.get("ended"):
                     await self.saved.save(conv)
-                except NotSaved:
-                    # A durable flow's continuation moved on with the fold: it rebuilds from its log.
-                    _release_flows(self.env, cid, None)
-                    raise
+            except NotSaved:
+                # A durable flow's continuation moved on with the fold: it rebuilds from its log.
+                _release_flows(self.env, cid, None)
+                raise
             self.conversations[cid] = conv
-            await self.views.write(conv.get("owner"), out.commands)
         self.scheduler.forget(cid, out.removed)
         _release_flows(self.env, cid, [iid for iid in out.removed if iid not in conv["instances"]])
         self.scheduler.execute(cid, conv, live_commands(out, conv), hold=self.live.is_unused(cid))
@@ -394,9 +408,9 @@ class Runtime:
         self.live.add_unused(cid, out.conversation)
         # A shared store: its first event or stream may reach another process, which must find it.
         try:
-            await self._commit(cid, None, out, save=self.saved.shared, touch=False)
+            await self._commit(cid, None, out, save=self.saved.shared, touch=False, stash_required=False)
         except NotSaved:  # logged; the page still works on this process
-            await self._commit(cid, None, out, save=False, touch=False)
+            await self._commit(cid, None, out, save=False, touch=False, stash_required=False)
         return out
 
     async def page(self, cid: str) -> tuple[dict[str, Any], str] | None:
@@ -420,7 +434,8 @@ class Runtime:
             # Shared: the woken value is saved, so that no two processes show different values
             # under one version number (the pages' version chain would skip a fold).
             try:
-                await self._commit(cid, conv, woke, save=self.saved.shared and cid in self.persisted)
+                await self._commit(cid, conv, woke, save=self.saved.shared and cid in self.persisted,
+                                   stash_required=False)
             except StaleWrite as exc:
                 if exc.stored == -2:
                     self._drop(cid)
@@ -428,7 +443,7 @@ class Runtime:
                 self._stale(cid)
                 continue
             except NotSaved:  # the store is down: the page still renders, from memory
-                await self._commit(cid, conv, woke, save=False)
+                await self._commit(cid, conv, woke, save=False, stash_required=False)
             conv = woke.conversation
             break
         else:
@@ -635,6 +650,59 @@ class Runtime:
                 return False
             self._drop(cid)
             return True
+
+    # -- sessions --
+
+    async def rekey(self, old: str, new: str) -> list[str]:
+        """Give every conversation owned by ``old`` to ``new`` (a session rotated at sign-in); their ids.
+
+        Live ones change under their lock and are saved when the store holds a copy;
+        ones only the store holds (evicted here, or saved by another process) are
+        loaded, changed and saved. A conversation whose save fails keeps its old
+        owner (logged): sign-in goes on, that page is not carried over.
+        """
+        moved: list[str] = []
+        for cid in [c for c, conv in self.conversations.items() if conv.get("owner") == old]:
+            async with self.locked(cid):
+                conv = self.conversations.get(cid)
+                if conv is None or conv.get("owner") != old:
+                    continue
+                changed = dict(conv, owner=new)
+                if cid in self.persisted and await self._save_rekeyed(changed) is None:
+                    continue
+                self.conversations[cid] = changed
+                moved.append(cid)
+        load_all = getattr(self.store, "load_all", None)
+        if not self.saved.can_load or load_all is None:
+            return moved
+        try:
+            stored: dict[str, dict[str, Any]] = await load_all()
+        except Exception:
+            log.exception("rotating a session: the store could not list its conversations")
+            return moved
+        for cid, conv in stored.items():
+            if conv.get("owner") != old or conv.get("ended") or cid in self.conversations:
+                continue
+            async with self.locked(cid):
+                if cid in self.conversations:  # loaded meanwhile: it was re-keyed above or will be asked again
+                    continue
+                if await self._save_rekeyed(dict(conv, owner=new)) is not None:
+                    moved.append(cid)
+                self.saved.forget(cid)  # this process does not hold it
+        return moved
+
+    async def _save_rekeyed(self, conv: dict[str, Any]) -> str | None:
+        """(Lock held.) Save a conversation with its new owner; ``None`` when that failed (logged)."""
+        cid: str = conv["id"]
+        try:
+            await self.saved.save(conv)
+        except StaleWrite:
+            self._drop(cid)  # another process moved it on: it answers for it
+            return None
+        except NotSaved:
+            log.error("rotating a session: conversation %s keeps its old owner (the store failed)", cid)
+            return None
+        return cid
 
     # -- introspection (tests, benchmarks, hosts) --
 
