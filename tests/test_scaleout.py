@@ -178,7 +178,12 @@ def test_redis_restarted_empty_keeps_the_live_conversation(cluster: Cluster) -> 
         assert shown(httpx2.post(a + inc, headers=HX, cookies=cookies, timeout=10).text) == n
     assert cluster.redis is not None
     cluster.redis.restart(empty=True)
-    r = httpx2.post(a + inc, headers=HX, cookies=cookies, timeout=10)
+    for _ in range(5):
+        r = httpx2.post(a + inc, headers=HX, cookies=cookies, timeout=10)
+        # A pooled connection Redis closed may fail the first save: 503, nothing applied, try again.
+        if r.status_code != 503:
+            break
+        assert r.headers["retry-after"]
     assert r.status_code == 200 and shown(r.text) == 4  # written back, not dropped with a 410
     for url in cluster.urls:
         assert shown(httpx2.get(f"{url}/?cv={cid}", cookies=cookies, timeout=10).text) == 4
