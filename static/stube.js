@@ -17,6 +17,10 @@
 //    stube shows a small dismissible notice next to the component that sent it.
 //    In debug mode (data-stube-debug on the conversation) the notice also shows
 //    the status and the server's text, traceback included.
+//
+// 4. Backtracking (Stube(backtrack=True)): each step of the conversation is a
+//    browser history entry naming {cid, step}; Back and Forward ask the server
+//    to move the conversation to that step (see "backtracking" below).
 (function () {
   "use strict";
 
@@ -306,12 +310,120 @@
     openPanel(component);
   }, true);
 
+  // -- backtracking (Stube(backtrack=True): the container carries data-stube-history) --
+  //
+  // Every step of the conversation is a browser history entry: a fold names its step
+  // (header X-Stube-Step "<push|replace> <label> <version> [address]", or stube.step()
+  // in an SSE message), and the page pushes or replaces its entry, recording
+  // {cid, step} in history.state. When Back or Forward lands on such an entry, htmx
+  // asks to restore it; stube.js posts /_stube/step/<cid>?step=<label> instead and the
+  // server moves the conversation there (its other pages follow over SSE). An entry
+  // stube.js does not know (another conversation's, or one made before this page
+  // loaded) falls back to htmx's reload, which renders that step too.
+
+  var stepSeen = {};
+
+  function historyOwner(cid) {
+    var el = cid && document.getElementById(cid);
+    return el && el.hasAttribute("data-stube-history") ? el : null;
+  }
+
+  function stepState(base, cid, label) {
+    var state = {};
+    if (base && typeof base === "object") for (var k in base) state[k] = base[k];
+    state.htmx = true;  // htmx restores only entries it marked
+    state.stube = { cid: cid, step: label };
+    return state;
+  }
+
+  function step(cid, mode, label, version, url) {
+    var el = historyOwner(cid);
+    if (!el) return;
+    if (version != null && stepSeen[cid] != null && version < stepSeen[cid]) return;  // an older fold's
+    if (version != null) stepSeen[cid] = version;
+    el.setAttribute("data-stube-step", String(label));
+    var target = url || location.pathname + location.search + location.hash;
+    debug("step", mode, label, version, target);
+    if (mode === "push") history.pushState(stepState(null, cid, label), "", target);
+    else history.replaceState(stepState(history.state, cid, label), "", target);
+  }
+
+  window.stube = window.stube || {};
+  window.stube.step = step;
+
+  function parseStep(h) {
+    var value = h && h.get && h.get("X-Stube-Step");
+    if (!value) return null;
+    var parts = value.split(" ");
+    return { mode: parts[0], label: parseInt(parts[1], 10), version: parseInt(parts[2], 10), url: parts[3] || "" };
+  }
+
+  document.addEventListener("htmx:after:request", function (evt) {
+    var ctx = evt.detail.ctx, res = ctx && ctx.response, h = res && res.headers;
+    if (!h || res.status >= 400) return;
+    var s = parseStep(h), cid = h.get("X-Stube-Cid");
+    if (!s || !cid) return;
+    if (ctx.stubeTravel != null) {
+      // The answer to a Back/Forward: the page shows step s.label now. The entry it was asked
+      // for names that step (or, if it was gone, where the conversation is); if the user has
+      // moved on to another entry meanwhile, that entry is left alone (travel() goes on to it).
+      var el = historyOwner(cid), here = history.state && history.state.stube;
+      if (el) el.setAttribute("data-stube-step", String(s.label));
+      if (here && here.cid === cid && here.step === ctx.stubeTravel) step(cid, "replace", s.label, s.version, s.url);
+      return;
+    }
+    if (!s.url && (h.get("HX-Push-Url") || h.get("HX-Replace-Url"))) {
+      res.stubeStep = { cid: cid, s: s };  // htmx sets the address while swapping: name the step after it
+      return;
+    }
+    step(cid, s.mode, s.label, s.version, s.url);
+  });
+
+  document.addEventListener("htmx:after:history:update", function (evt) {
+    var pending = evt.detail.response && evt.detail.response.stubeStep;
+    if (pending) step(pending.cid, "replace", pending.s.label, pending.s.version, "");
+  });
+
+  var travelling = {};
+
+  // One Back/Forward request per conversation at a time; quick presses end on the last entry.
+  function travel(cid) {
+    var el = historyOwner(cid), s = history.state && history.state.stube;
+    if (!el || !s || s.cid !== cid || String(s.step) === el.getAttribute("data-stube-step")) return;
+    if (travelling[cid]) { travelling[cid].again = true; return; }
+    var headers = {};
+    try { headers = JSON.parse(el.getAttribute("hx-headers:inherited") || "{}"); } catch (e) { headers = {}; }
+    debug("travel to step", s.step);
+    var gone = el.querySelectorAll("[data-stube-step-gone]");
+    for (var i = 0; i < gone.length; i++) gone[i].remove();  // an earlier "that step is gone" notice
+    var mine = travelling[cid] = { again: false };
+    var done = function () {
+      if (travelling[cid] === mine) delete travelling[cid];
+      if (mine.again) travel(cid);
+    };
+    Promise.resolve(htmx.ajax("POST", el.getAttribute("data-stube-step-url") + "?step=" + encodeURIComponent(s.step),
+                              { source: el, target: el, swap: "none", headers: headers, stubeTravel: s.step }))
+      .then(done, done);
+  }
+
+  document.addEventListener("htmx:before:history:restore", function (evt) {
+    var s = history.state && history.state.stube, el = s && historyOwner(s.cid);
+    if (!el || !el.getAttribute("data-stube-step-url")) return;  // not this page's: htmx reloads it
+    evt.preventDefault();
+    travel(s.cid);
+  });
+
   function syncUrl(root) {
     var nodes = (root || document).querySelectorAll("[data-stube-url]");
     for (var i = 0; i < nodes.length; i++) {
-      var url = nodes[i].getAttribute("data-stube-url");
+      var url = nodes[i].getAttribute("data-stube-step-address") || nodes[i].getAttribute("data-stube-url");
       nodes[i].removeAttribute("data-stube-url");
-      if (url && url !== location.pathname + location.search) {
+      var cid = nodes[i].getAttribute("data-stube-cid"), label = nodes[i].getAttribute("data-stube-step");
+      if (historyOwner(cid) && label !== null) {
+        // This entry shows that step: Back and Forward can come back to it.
+        history.replaceState(stepState(history.state, cid, parseInt(label, 10)), "", url || location.href);
+        stepSeen[cid] = parseInt(nodes[i].getAttribute("data-stube-version") || "0", 10);
+      } else if (url && url !== location.pathname + location.search) {
         history.replaceState(history.state, "", url);
       }
     }

@@ -19,6 +19,10 @@ dict. Its keys::
     painted       the frame the page currently shows
     root_spec     the root's type and initial state, as mounted ("Start again" rebuilds it)
     ended, result set when the conversation finishes
+    step          label of the step the conversation is at (absent: 0); a recorded
+                  fold labels its result with its new ``version``, so labels are unique
+    future        redo items (present only after going back): what Forward re-applies,
+                  nearest step last; the next recorded fold drops them (the conversation branches)
 
 A record is ``{"type", "state", "parent", "kind", ...}`` where ``kind`` is
 ``frame`` (on the stack; ``parent`` is its caller), ``eager`` (a
@@ -28,6 +32,9 @@ occupant it displaced) or ``keyed``; ``children`` maps slot names to ids and
 
 History entries are undo logs: the records (and stack) a step replaced, so a
 step costs what it changed and unchanged records are shared between steps.
+An entry's ``v`` is the label of the step it restores and ``f`` the form
+fields the event that left that step lifted (``{iid: {field: value}}``), so
+going back shows the step as the user left it (see :func:`travel`).
 
 Records are edited only through the named edits at the end of this module
 (``with_child``, ``without_child``, ``with_keyed``, ...): each returns a new
@@ -138,6 +145,78 @@ def undo(conv: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in entry.get("t", {}).items():
         out[key] = value
     return out
+
+
+def step_of(conv: Mapping[str, Any]) -> int:
+    """The label of the step ``conv`` is at (see ``step`` in the module docstring)."""
+    step = conv.get("step", 0)
+    return step if isinstance(step, int) else 0
+
+
+def redo_entry(conv: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[str, Any]:
+    """The inverse of ``entry`` taken on ``conv``: applied with :func:`undo`, it brings ``conv`` back."""
+    inst = conv["instances"]
+    iids = dict.fromkeys([*entry.get("i", {}), *entry.get("f", {})])
+    out: dict[str, Any] = {"i": {iid: inst.get(iid) for iid in iids}}
+    if "s" in entry:
+        out["s"] = list(conv["stack"])
+    if "t" in entry:
+        out["t"] = {k: conv.get(k) for k in entry["t"]}
+    return out
+
+
+def with_fields(conv: dict[str, Any], fields: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Any]:
+    """``conv`` with form fields typed into instances put back into their state (a step as it was left)."""
+    if not fields:
+        return conv
+    instances = dict(conv["instances"])
+    for iid, values in fields.items():
+        rec = instances.get(iid)
+        if rec is not None and isinstance(rec.get("state"), dict) and values:
+            instances[iid] = with_state(rec, {**rec["state"], **values})
+    return {**conv, "instances": instances}
+
+
+def reachable(conv: Mapping[str, Any], step: int) -> bool:
+    """Can :func:`travel` reach ``step`` (it is in the history or the redo list)?"""
+    return step == step_of(conv) or any(e.get("v") == step for e in conv["history"]) or any(
+        item.get("v") == step for item in conv.get("future") or ())
+
+
+def travel(conv: Mapping[str, Any], step: int) -> dict[str, Any] | None:
+    """The conversation at the step labelled ``step``: back through ``history`` or forward through ``future``.
+
+    Going back moves each undone step to the redo list (``future``); going
+    forward moves it back to ``history``. Either way the step arrived at shows
+    the fields the user had typed before leaving it. ``None``: no such step
+    (older than ``history_limit``, or on a branch a later event discarded).
+    """
+    history: list[dict[str, Any]] = conv["history"]
+    future: list[dict[str, Any]] = list(conv.get("future") or ())
+    back = next((k for k in range(len(history) - 1, -1, -1) if history[k].get("v") == step), None)
+    out: dict[str, Any] = dict(conv)
+    if back is not None:
+        for entry in reversed(history[back:]):
+            future.append({"u": entry, "r": redo_entry(out, entry), "v": step_of(out)})
+            out = undo(out, entry)
+            out["step"] = entry.get("v")
+        out["history"] = history[:back]
+        out["future"] = future
+        return with_fields(out, history[back].get("f"))
+    ahead = next((k for k in range(len(future) - 1, -1, -1) if future[k].get("v") == step), None)
+    if ahead is None:
+        return None
+    redone = list(history)
+    for item in reversed(future[ahead:]):
+        out = undo(out, item["r"])
+        out["step"] = item["v"]
+        redone.append(item["u"])
+    out["history"] = redone
+    out["future"] = future[:ahead]
+    if not out["future"]:
+        del out["future"]
+    nxt = future[ahead - 1]["u"] if ahead else None  # the step that left this one: what was typed then
+    return with_fields(out, nxt.get("f") if nxt is not None else None)
 
 
 def displayed(conv: Mapping[str, Any], iid: str) -> bool:

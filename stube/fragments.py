@@ -24,6 +24,9 @@ PATCH = "patch"
 SCRIPT = "script"
 #: Set the browser URL; ``mode`` is ``push`` or ``replace``.
 HISTORY = "history"
+#: The conversation moved to another step (``backtrack``): ``mode`` is ``push`` or ``replace``, ``html``
+#: the step's address (empty: keep the address a ``HISTORY`` fragment or the page set), ``step`` its label.
+STEP = "step"
 #: The conversation ended; the stream closes. ``html`` is what the page shows instead (when the kernel rendered it).
 CLOSE = "close"
 
@@ -38,6 +41,9 @@ class Fragment:
     mode: str = ""
     #: The instance whose markup this is (used to drop fragments a bigger render covers).
     source: str = ""
+    #: ``STEP`` fragments: the step's label and the conversation's version after the fold.
+    step: int | None = None
+    version: int | None = None
 
     def __repr__(self) -> str:
         body = self.html if len(self.html) < 60 else self.html[:57] + "..."

@@ -11,6 +11,7 @@ Routes (all under the prefix the app is mounted at)::
     GET  <mount>                            a page: mint (or, with ?cv=, resume) a conversation
     POST /_stube/event/<cid>/<iid>/<event>  an event (htmx partials, or 303 without htmx)
     POST /_stube/back/<cid>                 rewind one step
+    POST /_stube/step/<cid>?step=<n>        the browser's Back/Forward went to step n (``backtrack``)
     GET  /_stube/sse/<cid>                  the page's server-push stream
     GET  /_stube/static/<path>              htmx, stube.js, stube.css
     GET  /_stube/health                     200 ``{"store": "ok"}`` or 503
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import logging
 import os
@@ -43,11 +45,13 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import conversation as cv
-from . import kernel, wire
+from . import fragments as fr
+from . import kernel, paint, wire
 from .bus import Bus
 from .component import Component, lookup
 from .errors import BadPayload, NotSaved, UnknownEvent
 from .forms import FILES, check_fields, read_form, seen_version, warn_unlisted
+from .fragments import Fragment
 from .inspector import inspect as inspect_instance
 from .jsonstate import json_copy
 from .kernel import Env, Event
@@ -127,7 +131,10 @@ class Stube:
     inputs a component does not lift), ``root_path`` (the folder relative
     ``templates`` and ``static`` folders are found in; default: the folder of
     the module that creates the ``Stube``, so the working directory does not
-    matter), ``bus`` (how several processes of this app reach each other: a
+    matter), ``backtrack`` (default on: every step gets a browser history entry,
+    ``<mount>?cv=<cid>&step=<n>``, and the browser's Back and Forward move the
+    conversation to that step; ``False``: Back reloads the current state, as in 0.1),
+    ``bus`` (how several processes of this app reach each other: a
     :class:`~stube.bus.RedisBus`; default the in-process
     :class:`~stube.bus.LocalBus`; started and closed with the app).
     """
@@ -142,7 +149,7 @@ class Stube:
                  session_max_age: int = MAX_AGE, unused_ttl: float | None = 600.0,
                  max_conversations: int = 100_000, max_streams: int = 4,
                  max_streams_per_session: int = 16, root_path: str | Path | None = None,
-                 bus: Bus | None = None) -> None:
+                 backtrack: bool = True, bus: Bus | None = None) -> None:
         base = Path(root_path).absolute() if root_path is not None else _caller_folder()
         templates, static = resolve_folders(templates, base), resolve_folders(static, base)
         secret = secret_key or os.environ.get("STUBE_SECRET")
@@ -154,7 +161,8 @@ class Stube:
         self.secret = secret.encode() if isinstance(secret, str) else secret
         self.sessions = Sessions(self.secret, max_age=session_max_age)
         self.templates = Templates(templates, auto_reload=self.debug, strict=self.debug)
-        self.env = Env(self.templates, app=app, history_limit=history_limit, debug=self.debug)
+        self.backtrack = backtrack
+        self.env = Env(self.templates, app=app, history_limit=history_limit, debug=self.debug, backtrack=backtrack)
         self.store = store if store is not None else InMemoryStore()
         self.stash = stash if isinstance(stash, Stash) else Stash(
             stash if stash is not None else InMemoryStashStore(), secret=self.secret)
@@ -163,7 +171,7 @@ class Stube:
         self.trusted_origins = frozenset(o.rstrip("/").lower() for o in trusted_origins)
         self.title = title
         self.mounts: dict[str, MountPoint] = {}
-        self.pages = Pages(self.templates, [*static, STATIC_DIR], title, debug=self.debug)
+        self.pages = Pages(self.templates, [*static, STATIC_DIR], title, debug=self.debug, backtrack=backtrack)
         self.runtime = Runtime(
             env=self.env, store=self.store, stash=self.stash,
             settings=Settings(ttl=conversation_ttl, reaper_interval=reaper_interval, keepalive=sse_keepalive,
@@ -178,6 +186,7 @@ class Stube:
             routes=[
                 Route("/_stube/event/{cid}/{iid}/{name}", self._event, methods=["POST"]),
                 Route("/_stube/back/{cid}", self._back, methods=["POST"]),
+                Route("/_stube/step/{cid}", self._step, methods=["POST"]),
                 Route("/_stube/sse/{cid}", self._sse, methods=["GET"]),
                 Route("/_stube/static/{path:path}", self.pages.asset, methods=["GET", "HEAD"]),
                 Route("/_stube/health", self._health, methods=["GET"]),
@@ -264,7 +273,8 @@ class Stube:
         sid, minted = self.sessions.ensure(request)
         base = request.scope.get("root_path", "")
         conv, body = await self._conversation_for(request, mount, sid, base)
-        html = self.pages.at(base).conversation_page(conv, body, self.pages.title_for(mount.title, conv))
+        html = self.pages.at(base).conversation_page(conv, body, self.pages.title_for(mount.title, conv),
+                                                     fresh="cv" not in request.query_params)
         response = HTMLResponse(html, headers=dict(NO_STORE))
         if minted:
             self.sessions.attach_cookie(response, sid, request)
@@ -273,7 +283,8 @@ class Stube:
     async def _conversation_for(self, request: Request, mount: MountPoint, sid: str,
                                 base: str) -> tuple[dict[str, Any], str]:
         owner = self.sessions.owner(sid)
-        found = await self._resume(request.query_params.get("cv"), owner, mount)
+        step = request.query_params.get("step") if request.method == "GET" else None
+        found = await self._resume(request.query_params.get("cv"), owner, mount, step=step)
         if found is not None:
             return found
         root = await mount.make(request)
@@ -291,8 +302,14 @@ class Stube:
             body = self.pages.ended(conv)
         return conv, body + scripts
 
-    async def _resume(self, cid: str | None, owner: str, mount: MountPoint) -> tuple[dict[str, Any], str] | None:
-        """A reload (``?cv=``) of this session's conversation on this mount, when it can still render."""
+    async def _resume(self, cid: str | None, owner: str, mount: MountPoint,
+                      step: str | None = None) -> tuple[dict[str, Any], str] | None:
+        """A reload (``?cv=``) of this session's conversation on this mount, when it can still render.
+
+        With ``&step=`` (``backtrack``) the conversation first moves to that step, as
+        the browser's Back does with JavaScript; a step it no longer has renders
+        the current state under a notice.
+        """
         if not cid or not cv.valid_cid(cid):
             return None
         conv = await self.runtime.lookup(cid)
@@ -301,9 +318,24 @@ class Stube:
         try:
             for rec in conv["instances"].values():
                 lookup(rec["type"])  # a deploy renamed a class: start afresh rather than fail
-            return await self.runtime.page(cid)
         except LookupError:
             return None
+        gone = step is not None and self.backtrack and await self._travel(cid, conv, step) is None
+        found = await self.runtime.page(cid)
+        if found is not None and gone:
+            return found[0], self.pages.step_gone(found[0]) + found[1]
+        return found
+
+    async def _travel(self, cid: str, conv: dict[str, Any], step: str | None,
+                      page: str | None = None) -> kernel.Outcome | None:
+        """Move ``cid`` to the step labelled ``step`` (its other pages follow); ``None``: it has no such step."""
+        label = _label(step)
+        if label is None or not cv.reachable(conv, label):
+            return None
+        if label == cv.step_of(conv):
+            return kernel.Outcome(conv, since=conv.get("version", 0))  # already there
+        out = await self.runtime.apply(cid, functools.partial(kernel.travel, step=label), page=page)
+        return out if out is not None and cv.step_of(out.conversation) == label else None
 
     async def embed(self, request: Request, path: str) -> Embedded:
         """Mint the conversation mounted at ``path`` for a host page rendered by ``request``.
@@ -370,6 +402,29 @@ class Stube:
             raise _not_saved(request) from None
         return self._respond(request, cid, out)
 
+    async def _step(self, request: Request) -> Response:
+        """The page's Back/Forward went to a history entry naming step ``?step=``: move the conversation there."""
+        if not self.backtrack:
+            raise Refused(404, "Not Found")
+        cid = request.path_params["cid"]
+        conv = await self._guard(request, cid)
+        if _label(request.query_params.get("step")) is None:
+            raise Refused(400, "step must be a step number")
+        try:
+            out = await self._travel(cid, conv, request.query_params.get("step"),
+                                     page=request.headers.get("x-stube-page"))
+        except NotSaved:
+            raise _not_saved(request) from None
+        if out is not None:
+            return self._respond(request, cid, out)
+        found = await self.runtime.page(cid)
+        if found is None:
+            raise self.pages.gone(request, cid)
+        now, html = found
+        frags = [Fragment(fr.PAGE, target=cid, html=self.pages.step_gone(now) + html), paint.step_fragment(now)]
+        return PartialsResponse(frags, cid=cid, conv=now, since=now.get("version", 0),
+                                ended_html=lambda: self.pages.ended(now))
+
     async def _guard(self, request: Request, cid: str) -> dict[str, Any]:
         """The checks before a state change, in the contract's order: origin, 410, then 403."""
         why = cross_origin(request, self.trusted_origins)
@@ -390,6 +445,8 @@ class Stube:
             urls = Urls(conv.get("base") or request.scope.get("root_path", ""))
             mount = conv.get("mount") or "/"
             target = urls.page(mount) if conv.get("ended") else urls.page(mount, cid)
+            if self.backtrack and not conv.get("ended"):
+                target += f"&step={cv.step_of(conv)}"  # a JS-off browser's history entry names the step
             return RedirectResponse(target, status_code=303, headers=dict(NO_STORE))
         return PartialsResponse(out.fragments, cid=cid, conv=conv, since=out.since,
                                 ended_html=lambda: self.pages.ended(conv))
@@ -458,6 +515,13 @@ def _caller_folder() -> Path:
         frame = frame.f_back
     filename = frame.f_globals.get("__file__") if frame is not None else None
     return Path(filename).resolve().parent if filename else Path.cwd()
+
+
+def _label(step: str | None) -> int | None:
+    """A ``step=`` query value as a step label (``None`` when it is not one)."""
+    if step is None or not step.isdigit() or len(step) > 18:
+        return None
+    return int(step)
 
 
 def _not_saved(request: Request) -> Refused:

@@ -12,6 +12,7 @@ The working copy is ``stube.txn``; hooks are ``lifecycle``; output is ``paint``.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ from .component import Component, as_embed, lookup, spec_from
 from .context import ambient
 from .errors import EffectError, error_message
 from .fragments import Fragment
+from .jsonstate import is_json
 from .keyed import reconcile
 from .lifecycle import Handler, as_effects
 from .paint import BANNER_EVENTS, DISMISS, RESTART, banner_html, render_page, url_of
@@ -32,7 +34,7 @@ from .txn import Command, Env, StashWrite, Txn
 
 __all__ = ["BANNER_EVENTS", "DISMISS", "RESTART", "Command", "Env", "Event", "Handler", "Outcome",
            "StashWrite", "Txn", "admit", "as_effects", "banner_html", "boot", "dispatch", "failed", "finish",
-           "render_page", "resolve", "rewind", "run", "stop_all", "url_of", "wake"]
+           "render_page", "resolve", "rewind", "run", "stop_all", "travel", "url_of", "wake"]
 
 log = logging.getLogger("stube")
 
@@ -123,6 +125,8 @@ def _unchanged(conv: dict[str, Any]) -> Outcome:
 def _outcome(tx: Txn, *, record: bool) -> Outcome:
     fragments = paint.paint(tx)
     conv = tx.result(record=record)
+    if tx.env.backtrack:
+        paint.step_history(tx, conv, fragments)
     return Outcome(conv, fragments, tx.commands, tx.removed, since=tx.base.get("version", 0))
 
 
@@ -228,7 +232,10 @@ def run(conv: dict[str, Any], event: Event, env: Env, handler: Handler | None = 
             obj.__dict__.update(lifted)
 
     def step(tx: Txn) -> None:
-        tx.fold(lifecycle.invoke(tx, event.iid, fn, args, kwargs, prepare=prepare), event.iid)
+        effects = lifecycle.invoke(tx, event.iid, fn, args, kwargs, prepare=prepare)
+        if lifted:
+            tx.lifted = _typed(tx, event.iid, lifted)
+        tx.fold(effects, event.iid)
         if tx.stack and not tx.ended:  # a rewind to an ended step has nothing to project
             paint.project_url(tx)
 
@@ -260,6 +267,19 @@ def _banner_event(conv: dict[str, Any], event: Event, env: Env) -> Outcome:
     return _fold(conv, env, restart, phase="restart", blame=iid, record=True)
 
 
+#: Field names never kept in the history (``f``): a password typed on a step is not shown again on Back.
+_SECRET = re.compile(r"(?:^|_)(?:pass|passwd|password|pwd|secret|token|pin|otp|cvc|cvv|ssn|card)(?:_|$)", re.I)
+
+
+def _typed(tx: Txn, iid: str, lifted: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
+    """The lifted fields going back to this step shows again: those the handler kept, none secret-looking."""
+    rec = tx.instances.get(iid)
+    state = rec["state"] if rec is not None else {}
+    typed = {k: v for k, v in lifted.items()
+             if not _SECRET.search(k) and k in state and state[k] == v and is_json(v)}
+    return {iid: typed} if typed else None
+
+
 def failed(conv: dict[str, Any], env: Env, iid: str, exc: BaseException, phase: str,
            abandoned: Txn | None = None) -> Outcome:
     """The conversation unchanged, plus an error banner for ``iid``.
@@ -288,6 +308,22 @@ def rewind(conv: dict[str, Any], env: Env) -> Outcome:
         paint.project_url(tx)
 
     return _fold(conv, env, step, phase="back", blame=cv.top(conv) or "")
+
+
+def travel(conv: dict[str, Any], env: Env, step: int) -> Outcome:
+    """Move to the step labelled ``step`` (the browser's Back or Forward): no handler, no new entry.
+
+    Unchanged when the conversation is already there, has ended, or no longer
+    has that step (see :func:`stube.conversation.reachable`).
+    """
+    if conv.get("ended") or step == cv.step_of(conv) or not cv.reachable(conv, step):
+        return _unchanged(conv)
+
+    def go(tx: Txn) -> None:
+        lifecycle.travel(tx, step)
+        paint.project_url(tx)
+
+    return _fold(conv, env, go, phase="back", blame=cv.top(conv) or "")
 
 
 def wake(conv: dict[str, Any], env: Env) -> Outcome:

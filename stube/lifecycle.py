@@ -303,8 +303,14 @@ def remove_tree(tx: Txn, iid: str, *, include_prev: bool = True,
 def rewind(tx: Txn) -> None:
     """Continue the transaction from the step before its base (the last history entry undone)."""
     base = tx.base
-    restored = cv.undo(base, base["history"][-1])
+    entry = base["history"][-1]
+    restored = cv.undo(base, entry)
     restored["history"] = base["history"][:-1]
+    # Forward (the browser's) can still redo it until the next recorded fold.
+    restored["future"] = [*(base.get("future") or ()), {"u": entry, "r": cv.redo_entry(base, entry),
+                                                       "v": cv.step_of(base)}]
+    # An entry saved before steps had labels: name the restored step by the version this rewind makes.
+    restored["step"] = entry.get("v", base.get("version", 0) + 1)
     # The browser still shows the newer URL: compare against it, so project_url() re-syncs it.
     restored["last_url"] = base.get("last_url")
     tx.rewind_to(restored)
@@ -330,6 +336,44 @@ def restart(tx: Txn, root: Component) -> None:
     iid, created = instantiate(tx, root, parent=None, kind="frame")
     tx.stack.append(iid)
     start(tx, created)
+
+
+def travel(tx: Txn, step: int) -> bool:
+    """Continue from the step labelled ``step`` (the browser's Back or Forward); false when it is gone.
+
+    The ``stop`` hooks of instances that leave run first (their side effects
+    are kept, their state changes are not); then, as for ``back()``, the top
+    frame's tree runs ``wakeup``. A new top frame repaints the whole page; on
+    the same one only the instances whose records differ repaint.
+    """
+    restored = cv.travel(tx.base, step)
+    if restored is None:
+        return False
+    staying = restored["instances"]
+    leaving = [x for frame in reversed(tx.stack) for x in cv.subtree(tx.instances, frame)
+               if x not in staying]
+    for iid in reversed(leaving):
+        rec = tx.instances.get(iid)
+        cls = find_type(rec["type"]) if rec is not None else None
+        if cls is None or "stop" not in cls._stube_hooks:
+            continue
+        try:
+            effects = invoke(tx, iid, cls.stop, keep=False)
+            tx.fold([e for e in effects if isinstance(e, SIDE_EFFECTS)], iid)
+        except Exception:
+            log.exception("%s.stop() failed while the browser moved to step %s", cls.__qualname__, step)
+    commands, before, top = tx.commands, tx.instances, tx.stack[-1:]
+    tx.rewind_to(restored)
+    tx.commands[:0] = [c for c in commands if c.kind in ("unsubscribe", "stash")]
+    if tx.stack[-1:] != top:
+        tx.set_top("painted", None)  # another frame: the whole page
+    else:  # the same frame: repaint just the instances whose records differ (they are shared otherwise)
+        for iid, rec in tx.instances.items():
+            if before.get(iid) is not rec:
+                tx.plan.restructure(iid)
+    if tx.stack:
+        wake(tx, tx.stack[-1], side_only=True)
+    return True
 
 
 def finish(tx: Txn, value: Any) -> None:

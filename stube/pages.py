@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
+from . import conversation as cv
 from . import wire
 from .component import lookup
 from .render import Templates, Urls
@@ -35,8 +36,11 @@ _SCRIPTS = ("htmx/htmx.min.js", "htmx/hx-sse.min.js", "stube.js")
 class Pages:
     """The app-wide half: templates, the static folders and the asset versions they hash to."""
 
-    def __init__(self, templates: Templates, static_dirs: Sequence[Path], title: str, *, debug: bool = False) -> None:
+    def __init__(self, templates: Templates, static_dirs: Sequence[Path], title: str, *, debug: bool = False,
+                 backtrack: bool = False) -> None:
         self.templates = templates
+        #: Pages name their conversation's step in their address and history entries (``Stube(backtrack=)``).
+        self.backtrack = backtrack
         #: Debug pages say so (stube.js then shows failure details) and offer the inspector.
         self.debug = debug
         self.static_dirs = list(static_dirs)
@@ -84,6 +88,10 @@ class Pages:
         urls = Urls(conv.get("base") or "")
         return self.templates.get("stube/ended.html").render(
             restart=urls.page(conv.get("mount") or "/"), result=conv.get("result"))
+
+    def step_gone(self, conv: dict[str, Any]) -> str:
+        """The notice above a page whose address named a step the conversation no longer has."""
+        return self.templates.get("stube/step_gone.html").render(limit=conv.get("history_limit", 0))
 
     def stale(self, reload: str) -> str:
         """The "this page expired" fragment, its Reload link going to ``reload``."""
@@ -180,10 +188,16 @@ class Shell:
         """
         return Markup("\n".join(f'<script src="{escape(self.asset_url(path))}"></script>' for path in _SCRIPTS))
 
-    def widget(self, conv: dict[str, Any], body: str, *, own_url: bool = True) -> Markup:
-        """The conversation's container: its body, its SSE stream, the URL the address bar shows."""
+    def widget(self, conv: dict[str, Any], body: str, *, own_url: bool = True, fresh: bool = False) -> Markup:
+        """The conversation's container: its body, its SSE stream, the URL the address bar shows.
+
+        ``fresh``: the address does not name the conversation yet (a new visit); with
+        ``backtrack`` a browser without JavaScript is sent on to the step's address, so
+        that its Back button comes back to this step instead of starting afresh.
+        """
         cid = conv["id"]
         page_id = secrets.token_urlsafe(8)
+        noscript = address = ""
         root_cls = lookup(conv["instances"][conv["stack"][0]]["type"]) if conv["stack"] else None
         if not own_url:
             url = ""
@@ -191,9 +205,15 @@ class Shell:
             url = conv["last_url"]
         else:
             url = self.urls.page(conv.get("mount") or "/", cid)
+            if self.pages.backtrack:
+                address = f"{url}&step={cv.step_of(conv)}"
+                noscript = address if fresh and not (root_cls is not None and "url" in root_cls._stube_hooks) else ""
+        step = cv.step_of(conv) if self.pages.backtrack and own_url else None
         sse = f"{self.urls.sse(cid)}?page={page_id}&v={conv.get('version', 0)}"
         return Markup(self.pages.templates.get("stube/widget.html").render(
-            cid=cid, body=Markup(body), url=url, page_id=page_id, sse_url=sse,
+            cid=cid, body=Markup(body), url=url, page_id=page_id, sse_url=sse, step=step,
+            step_url=f"{self.urls.base}/_stube/step/{cid}", noscript_url=noscript,
+            step_address=address,
             headers=json.dumps({"X-Stube-Page": page_id}), version=conv.get("version", 0),
             inspect_url=self.urls.base + "/_stube/inspect" if self.pages.debug else None,
         ))
@@ -203,5 +223,5 @@ class Shell:
         return self.pages.templates.get("stube/page.html").render(
             title=title, head=self.head(), scripts=self.scripts(), widget=widget)
 
-    def conversation_page(self, conv: dict[str, Any], body: str, title: str) -> str:
-        return self.page(self.widget(conv, body), title)
+    def conversation_page(self, conv: dict[str, Any], body: str, title: str, *, fresh: bool = False) -> str:
+        return self.page(self.widget(conv, body, fresh=fresh), title)

@@ -13,8 +13,9 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from . import conversation as cv
 from . import fragments as fr
-from .component import Component, build
+from .component import Component, build, lookup
 from .context import ambient
 from .errors import EffectError, error_message
 from .fragments import Fragment
@@ -163,6 +164,50 @@ def project_url(tx: Txn) -> None:
         return
     tx.set_top("last_url", url)
     tx.history(url, mode)
+
+
+# -- browser history entries (backtrack) --
+
+
+def step_address(conv: dict[str, Any], step: int | None = None) -> str:
+    """The address naming ``conv`` at a step: ``<mount>?cv=<cid>&step=<n>`` (a GET renders that step)."""
+    page = Urls(conv.get("base") or "").page(conv.get("mount") or "/", conv["id"])
+    return f"{page}&step={cv.step_of(conv) if step is None else step}"
+
+
+def step_fragment(conv: dict[str, Any]) -> Fragment:
+    """A ``STEP`` fragment that makes the page's history entry name where ``conv`` is now."""
+    url = step_address(conv)
+    if conv["stack"] and "url" in lookup(conv["instances"][conv["stack"][0]]["type"])._stube_hooks:
+        url = conv.get("last_url") or ""
+    return Fragment(fr.STEP, target=conv["id"], html=url, mode="replace", step=cv.step_of(conv),
+                    version=conv.get("version", 0))
+
+
+def step_history(tx: Txn, conv: dict[str, Any], fragments: list[Fragment]) -> None:
+    """Append this fold's ``STEP`` fragment: a new top frame pushes a history entry, other steps replace.
+
+    A root with ``url()`` keeps its projection as the address (its ``HISTORY``
+    fragment pushes when the top frame changed) and an explicit ``history()``
+    effect wins; then the ``STEP`` fragment only names the step (empty ``html``).
+    """
+    base = tx.base
+    step = cv.step_of(conv)
+    if conv is base or conv.get("ended") or not conv["stack"] or step == cv.step_of(base):
+        return
+    moved = not tx.rewound and conv["stack"][-1:] != base["stack"][-1:]
+    url = ""
+    if not tx.plan.explicit_history:
+        if "url" in tx.cls_of(conv["stack"][0])._stube_hooks:
+            projected = [f for f in fragments if f.kind == fr.HISTORY]
+            if projected and moved:
+                projected[-1].mode = "push"
+            elif moved and conv.get("last_url"):
+                fragments.append(Fragment(fr.HISTORY, html=conv["last_url"], mode="push"))
+        else:
+            url = step_address(conv, step)
+    fragments.append(Fragment(fr.STEP, target=conv["id"], html=url, mode="push" if moved else "replace",
+                              step=step, version=conv.get("version", 0)))
 
 
 # -- banners --

@@ -10,12 +10,14 @@ more closes the oldest, which is told to stop listening rather than reconnect.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from . import fragments as fr
 from . import wire
 from .fragments import Fragment
+from .paint import step_fragment
 
 #: Messages a stalled page may fall behind before it is dropped (it repaints when it reconnects).
 QUEUE_SIZE = 256
@@ -68,8 +70,12 @@ def offer(stream: Stream, message: bytes | None) -> bool:
 
 
 def snapshot(cid: str, conv: dict[str, Any], html: str) -> bytes:
-    """A whole-page message (``s-<version>``): applies over anything older."""
-    data = wire.partials([Fragment(fr.PAGE, target=cid, html=html)], cid=cid)
+    """A whole-page message (``s-<version>``): applies over anything older, and names the step it shows."""
+    frags = [Fragment(fr.PAGE, target=cid, html=html)]
+    if conv.get("stack"):
+        with contextlib.suppress(LookupError):  # a type this process does not know: no step to name
+            frags.append(step_fragment(conv))
+    data = wire.partials(frags, cid=cid, history_in_headers=False)
     return wire.sse_message(data, event_id=f"s-{conv.get('version', 0)}")
 
 

@@ -62,18 +62,20 @@ class Harness:
     ``debug`` (default ``True``): error banners show the exception's text and
     templates are strict (an undefined name is an error), as under
     ``Stube(debug=True)``; ``debug=False`` shows what production users see.
+    ``backtrack=True`` adds the ``"step"`` fragments ``Stube(backtrack=True)`` sends
+    (the browser history entries); :meth:`go` works either way.
     """
 
     def __init__(self, root: Component | type[Component], *, templates: Sequence[str | Path] = (),
                  app: Any = None, principal: Any = None, history_limit: int = cv.DEFAULT_HISTORY_LIMIT,
                  stash: dict[str, dict[str, Any]] | None = None, raise_errors: bool = True,
-                 debug: bool = True) -> None:
+                 debug: bool = True, backtrack: bool = False) -> None:
         self.stash = stash
         self.raise_errors = raise_errors
         # A test is a debugging session: banners carry the exception's text (as Stube(debug=True) does).
         # Templates are strict then too: a typo such as {{ self.itmes }} fails the test, not the user.
         self.env = Env(Templates(templates, strict=debug), app=app, history_limit=history_limit, stash=stash,
-                       debug=debug)
+                       debug=debug, backtrack=backtrack)
         #: Every command the kernel emitted and nobody drove yet.
         self.commands: list[Command] = []
         #: Fragments of the most recent step.
@@ -121,6 +123,19 @@ class Harness:
     def back(self) -> list[Fragment]:
         """Rewind one step, as the page's back button does."""
         return self._take(kernel.rewind(self.conversation, self.env))
+
+    @property
+    def step(self) -> int:
+        """The label of the step the conversation is at (what a page's address names as ``step=``)."""
+        return cv.step_of(self.conversation)
+
+    def go(self, step: int) -> list[Fragment]:
+        """Move to the step labelled ``step``, as the browser's Back and Forward buttons do.
+
+        Returns ``[]`` and changes nothing when the conversation no longer has
+        that step (older than ``history_limit``, or discarded by a later event).
+        """
+        return self._take(kernel.travel(self.conversation, self.env, step))
 
     def fire(self, command: Command | None = None) -> list[Fragment]:
         """Deliver a pending ``after`` timer now (the oldest one by default)."""

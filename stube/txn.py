@@ -47,25 +47,28 @@ class Env:
 
     ``stash`` is the browser session's stash, preloaded as ``{view: {"vsn",
     "data"}}`` (``None`` disables stash recovery); ``live`` is a per-host dict
-    where flows keep their continuations. ``debug`` puts exception text in
+    where flows keep their continuations; ``backtrack`` gives every step a
+    browser history entry. ``debug`` puts exception text in
     error banners (otherwise they show a generic message and an error id).
     """
 
     def __init__(self, templates: Templates | None = None, *, app: Any = None,
                  history_limit: int = cv.DEFAULT_HISTORY_LIMIT,
                  stash: Mapping[str, Mapping[str, Any]] | None = None,
-                 live: dict[Any, Any] | None = None, debug: bool = False) -> None:
+                 live: dict[Any, Any] | None = None, debug: bool = False, backtrack: bool = False) -> None:
         self.templates = templates or Templates()
         self.app = app
         self.history_limit = history_limit
         self.stash = stash
         self.live = live if live is not None else {}
         self.debug = debug
+        #: Each step gets a browser history entry (``STEP`` fragments): Back and Forward travel.
+        self.backtrack = backtrack
 
     def with_stash(self, stash: Mapping[str, Mapping[str, Any]] | None) -> Env:
         """The same environment with another session's stash preloaded."""
         return Env(self.templates, app=self.app, history_limit=self.history_limit,
-                   stash=stash, live=self.live, debug=self.debug)
+                   stash=stash, live=self.live, debug=self.debug, backtrack=self.backtrack)
 
 
 class PaintPlan:
@@ -139,6 +142,8 @@ class Txn:
         self.folds: Mapping[type, Fold] = folds or {}
         self.base = conv
         self.rewound = False
+        #: Form fields the event lifted, ``{iid: {field: value}}`` (kept in the history entry).
+        self.lifted: dict[str, dict[str, Any]] | None = None
         self._load(conv)
 
     def _load(self, conv: dict[str, Any]) -> None:
@@ -265,6 +270,7 @@ class Txn:
             if conv.get("painted") == self.base.get("painted"):
                 return self.base
             return conv
+        conv["version"] = self.base.get("version", 0) + 1
         if record and not self.rewound:
             entry = self.history_entry()
             limit = conv.get("history_limit", self.env.history_limit)
@@ -273,12 +279,15 @@ class Txn:
                 history = past[len(past) - limit + 1:] if len(past) >= limit else past[:]
                 history.append(entry)  # one copy of the (shared) list, not two
                 conv["history"] = history
-        conv["version"] = self.base.get("version", 0) + 1
+            conv["step"] = conv["version"]  # a new step: its label is unique in this conversation
+            conv.pop("future", None)        # it branches: the steps Back left behind are gone
         return conv
 
     def history_entry(self) -> dict[str, Any]:
         """The undo log: replaced records, the old stack, the top-level keys ``back()`` restores."""
-        entry: dict[str, Any] = {}
+        entry: dict[str, Any] = {"v": cv.step_of(self.base)}
+        if self.lifted:
+            entry["f"] = self.lifted
         if self.undo_i:
             entry["i"] = self.undo_i
         if self.stack != self.base["stack"]:

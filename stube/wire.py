@@ -64,6 +64,10 @@ def partials(fragments: Iterable[Fragment], *, cid: str, ended_html: Callable[[]
             if not history_in_headers:
                 out.append('<hx-partial hx-target="body" hx-swap="beforeend">'
                            f'{history_script(f.html, f.mode == "push")}</hx-partial>')
+        elif kind == fr.STEP:
+            if not history_in_headers:  # another page of the conversation: it follows, never pushes
+                out.append('<hx-partial hx-target="body" hx-swap="beforeend">'
+                           f'{step_script(f, "replace")}</hx-partial>')
         elif kind == fr.CLOSE:
             out.append(closing(cid, f.html or ended_html()))
     return "".join(out)
@@ -74,15 +78,30 @@ def closing(cid: str, html: str) -> str:
     return _partial(cid, "innerHTML", html) + _partial(f"{cid}-sse", "delete", "")
 
 
+def step_script(f: Fragment, mode: str) -> str:
+    """stube.js records the step (``stube.step``) in the page's history entry (SSE has no headers)."""
+    args = json.dumps([f.target, mode, f.step, f.version, f.html])
+    return script_tag(f"window.stube&&stube.step.apply(null,{args})")
+
+
 def history_headers(fragments: Iterable[Fragment]) -> dict[str, str]:
-    """``HX-Push-Url`` / ``HX-Replace-Url`` for the last history fragment."""
-    last = None
+    """``HX-Push-Url`` / ``HX-Replace-Url`` for the last history fragment, ``X-Stube-Step`` for the step.
+
+    ``X-Stube-Step`` is ``<push|replace> <label> <version> [<address>]``: stube.js
+    pushes or replaces the page's history entry (the address empty: keep the URL).
+    """
+    last = step = None
     for f in fragments:
         if f.kind == fr.HISTORY:
             last = f
-    if last is None:
-        return {}
-    return {"HX-Push-Url" if last.mode == "push" else "HX-Replace-Url": header_url(last.html)}
+        elif f.kind == fr.STEP:
+            step = f
+    out = {}
+    if last is not None:
+        out["HX-Push-Url" if last.mode == "push" else "HX-Replace-Url"] = header_url(last.html)
+    if step is not None:
+        out["X-Stube-Step"] = f"{step.mode} {step.step} {step.version} {header_url(step.html)}".rstrip()
+    return out
 
 
 #: What may stay literal in a URL header (RedirectResponse's set); the rest is percent-encoded.

@@ -200,7 +200,8 @@ def test_another_session_cannot_resume_by_url(client):
     assert cid_of(other) != cid
 
 
-def test_works_without_javascript(client):
+def test_works_without_javascript():  # the 0.1 (backtrack=False) addresses; tests/test_backtrack_http.py: steps
+    client = TestClient(make_app(backtrack=False))
     page = client.get("/").text
     cid = cid_of(page)
     r = client.post(event_url(page, "add") + "?amount=3", follow_redirects=False)
@@ -476,7 +477,7 @@ def _check_mounted(c: TestClient, prefix: str) -> None:
 
 def test_mounted_under_a_prefix_in_a_starlette_host():
     store = RecordingStore()
-    widget = make_app(store=store)
+    widget = make_app(store=store, backtrack=False)  # 0.1 addresses (with steps: tests/test_backtrack_http.py)
     host = Starlette(routes=[Route("/healthz", lambda r: PlainTextResponse("ok")), Mount("/widgets", app=widget)])
     with TestClient(host) as c:
         assert c.get("/healthz").text == "ok"
@@ -492,7 +493,7 @@ def test_mounted_in_a_fastapi_host():
     def foo() -> dict[str, str]:
         return {"foo": "bar"}
 
-    host.mount("/ui", make_app())
+    host.mount("/ui", make_app(backtrack=False))  # 0.1 addresses (with steps: tests/test_backtrack_http.py)
     with TestClient(host) as c:
         assert c.get("/api/foo").json() == {"foo": "bar"}
         _check_mounted(c, "/ui")

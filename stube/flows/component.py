@@ -60,8 +60,8 @@ _VIEW = """\
 <div {{ root(class="stube-flow") }} hidden></div>
 {%- endif -%}"""
 
-_LOST = ("This flow's progress was lost (the server restarted, or the page went back "
-         "to a flow that had already finished). Start it again.")
+_LOST = ("This flow's progress was lost (the server restarted, or the page went back or forward "
+         "to a flow that had already finished or left the page; only durable flows can). Start it again.")
 
 
 class FlowComponent(Component):
