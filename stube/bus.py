@@ -589,9 +589,12 @@ class RedisBus(_Fanout):
         finally:
             for task in tasks:
                 task.cancel()
+            if tasks:
+                # Bounded: the client library can swallow a cancellation that lands inside a command.
+                await asyncio.wait(tasks, timeout=1.0)
             for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+                if task.done() and not task.cancelled():
+                    task.exception()  # retrieved: the session's failure was already reported
             self._commands = None
             self._active.clear()
             self._pending.clear()

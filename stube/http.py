@@ -47,6 +47,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from . import conversation as cv
 from . import fragments as fr
 from . import kernel, paint, wire
+from .bus import Bus
 from .component import Component, lookup
 from .errors import BadPayload, NotSaved, UnknownEvent
 from .forms import FILES, check_fields, read_form, seen_version, warn_unlisted
@@ -132,7 +133,10 @@ class Stube:
     the module that creates the ``Stube``, so the working directory does not
     matter), ``backtrack`` (default on: every step gets a browser history entry,
     ``<mount>?cv=<cid>&step=<n>``, and the browser's Back and Forward move the
-    conversation to that step; ``False``: Back reloads the current state, as in 0.1).
+    conversation to that step; ``False``: Back reloads the current state, as in 0.1),
+    ``bus`` (how several processes of this app reach each other: a
+    :class:`~stube.bus.RedisBus`; default the in-process
+    :class:`~stube.bus.LocalBus`; started and closed with the app).
     """
 
     def __init__(self, *, store: Any = None, stash: Any = None, secret_key: str | bytes | None = None,
@@ -145,7 +149,7 @@ class Stube:
                  session_max_age: int = MAX_AGE, unused_ttl: float | None = 600.0,
                  max_conversations: int = 100_000, max_streams: int = 4,
                  max_streams_per_session: int = 16, root_path: str | Path | None = None,
-                 backtrack: bool = True) -> None:
+                 backtrack: bool = True, bus: Bus | None = None) -> None:
         base = Path(root_path).absolute() if root_path is not None else _caller_folder()
         templates, static = resolve_folders(templates, base), resolve_folders(static, base)
         secret = secret_key or os.environ.get("STUBE_SECRET")
@@ -173,8 +177,9 @@ class Stube:
             settings=Settings(ttl=conversation_ttl, reaper_interval=reaper_interval, keepalive=sse_keepalive,
                               unused_ttl=unused_ttl, max_conversations=max_conversations,
                               max_streams=max_streams, max_streams_per_session=max_streams_per_session),
-            ended_html=self.pages.ended,
+            ended_html=self.pages.ended, bus=bus,
         )
+        self.bus = self.runtime.bus
         self._start_lock = asyncio.Lock()
         self._signals = StopSignals(self.runtime.release_streams)
         self._starlette = Starlette(
@@ -358,6 +363,9 @@ class Stube:
     async def _event(self, request: Request) -> Response:
         cid, iid, name = (request.path_params[k] for k in ("cid", "iid", "name"))
         conv = await self._guard(request, cid)
+        if not cv.displayed(conv, iid):
+            # Another process may have moved it on (a dialog it opened holds ``iid``): look again.
+            conv = await self.runtime.fresh(cid) or conv
         if not cv.displayed(conv, iid):
             # Gone, or covered by a dialog, or displaced: a double click or a stale tab.
             return Response(status_code=204)

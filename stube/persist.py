@@ -26,6 +26,9 @@ from .store import InMemoryStore, StaleWrite
 log = logging.getLogger("stube")
 store_log = logging.getLogger("stube.store")
 
+#: The key a shared store's copy of a conversation with a live flow carries: the node running it.
+PINNED = "pinned"
+
 #: Sessions whose stash-preloaded Env is kept between events (the oldest is dropped beyond this).
 ENV_CACHE = 1024
 
@@ -33,8 +36,10 @@ ENV_CACHE = 1024
 class Persistence:
     """One application's store, with what this process knows about the copies it holds."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Any, *, node: str = "") -> None:
         self.store = store
+        #: This process's bus node id: a live flow's conversation is saved pinned to it (shared stores).
+        self.node = node
         #: Saved at least once (the store may hold a copy).
         self.persisted: set[str] = set()
         #: Their last save was skipped (a live flow): the store's copy, if any, is older.
@@ -44,6 +49,9 @@ class Persistence:
         # The default store keeps nothing: skipping a save there is no news worth a warning.
         self._keeps_nothing = getattr(type(store), "save", None) is InMemoryStore.save
         self.can_load = getattr(store, "load", None) is not None
+        #: Several processes read and write this store (``shared = True`` on the store's class):
+        #: page views are saved, reloads re-read it, a live flow's conversation is saved pinned.
+        self.shared = self.can_load and getattr(store, "shared", False) is True
 
     async def load_all(self) -> dict[str, dict[str, Any]]:
         """Every stored conversation that has not ended (a failure propagates: do not start without them)."""
@@ -75,16 +83,21 @@ class Persistence:
         cid = conv["id"]
         if self._holds_live_flow(conv):
             self._unsaved.add(cid)
+            if self.shared:  # other processes must see that it exists, and where its flow runs
+                await self._save({**conv, PINNED: self.node})
         else:
-            try:
-                await self.store.save(conv)
-            except StaleWrite:
-                raise
-            except Exception as exc:
-                store_log.exception("store save failed for %s; the change is not applied", cid)
-                raise NotSaved(cid) from exc
+            await self._save(conv)
             self._unsaved.discard(cid)
         self.persisted.add(cid)
+
+    async def _save(self, conv: dict[str, Any]) -> None:
+        try:
+            await self.store.save(conv)
+        except StaleWrite:
+            raise
+        except Exception as exc:
+            store_log.exception("store save failed for %s; the change is not applied", conv["id"])
+            raise NotSaved(conv["id"]) from exc
 
     async def delete(self, cid: str) -> None:
         """Forget ``cid`` here and in the store (a failure is logged)."""

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import secrets
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator
@@ -23,11 +25,18 @@ from contextvars import ContextVar
 from typing import Any
 
 from .context import ambient
+from .jsonstate import json_copy
 from .kernel import Command, Event, Outcome
 
 log = logging.getLogger("stube")
 
 Deliver = Callable[[str, Event], Awaitable[Any]]
+#: ``claim(key, ttl)``: true in exactly one process (the bus's claim); ``None``: one process, always true.
+Claim = Callable[[str, float], Awaitable[bool]]
+#: ``relay(topic, message, msg_id)``: hand a publish to the other processes (on the loop thread).
+Relay = Callable[[str, Any, str], None]
+#: Seconds a delivery claim of a published message lives (duplicates arrive within milliseconds).
+PUBLISH_CLAIM_TTL = 60.0
 
 #: The scheduler of the dispatch in progress (``publish`` inside a handler targets its own app).
 _active: ContextVar[Scheduler | None] = ContextVar("stube_scheduler", default=None)
@@ -58,9 +67,13 @@ def live_commands(out: Outcome, conv: dict[str, Any]) -> list[Command]:
 class Scheduler:
     """Timers, ``io`` tasks and topic subscriptions of one application's conversations."""
 
-    def __init__(self, app: Any, deliver: Deliver) -> None:
+    def __init__(self, app: Any, deliver: Deliver, *, claim: Claim | None = None,
+                 relay: Relay | None = None) -> None:
         self.app = app
         self._deliver = deliver
+        #: Several processes: a timer or a published message is delivered by the one that claims it.
+        self.claim = claim
+        self.relay = relay
         self._timers: dict[str, dict[str, set[asyncio.TimerHandle]]] = {}
         self.topics: dict[str, dict[tuple[str, str], str]] = {}
         self._held: dict[str, list[Command]] = {}
@@ -187,7 +200,11 @@ class Scheduler:
                 del per_cid[iid]
                 if not per_cid:
                     del self._timers[cid]
-            self.spawn(self._deliver(cid, event))
+            if self.claim is None:
+                self.spawn(self._deliver(cid, event))
+            else:  # the same timer armed in two processes (a wakeup in each) fires in one
+                key = f"timer:{cid}:{iid}:{event.name}:{_canonical(event.payload)}"
+                self.spawn(self._claimed(key, max(0.001, 0.9 * seconds), cid, event))
 
         handle = asyncio.get_running_loop().call_later(seconds, fire)
         handles.add(handle)
@@ -201,6 +218,17 @@ class Scheduler:
             return
         if eff.then:
             await self._deliver(cid, Event(iid, eff.then, args=(result,), internal=True))
+
+    async def _claimed(self, key: str, ttl: float, cid: str, event: Event) -> None:
+        """Deliver ``event`` if this process wins ``key`` (a bus failure: deliver anyway, once here)."""
+        assert self.claim is not None
+        try:
+            won = await self.claim(key, ttl)
+        except Exception:
+            log.warning("claim of %s failed; delivering in this process", key, exc_info=True)
+            won = True
+        if won:
+            await self._deliver(cid, event)
 
     def spawn(self, coro: Awaitable[Any]) -> None:
         """Run ``coro`` in the background; it is cancelled at shutdown, its failure logged."""
@@ -216,10 +244,20 @@ class Scheduler:
     # -- pub/sub --
 
     def publish(self, topic: str, message: Any) -> int:
-        """Deliver ``message`` to the subscribers of ``topic``; returns how many were targeted."""
+        """Deliver ``message`` to the subscribers of ``topic``; returns how many were targeted here.
+
+        With a :attr:`relay` (several processes) the message also goes to the
+        other processes' subscribers, so it must be JSON (:class:`StateError`).
+        """
+        msg_id = ""
+        if self.relay is not None:
+            message = json_copy(message, f"message published on {topic!r}")
+            msg_id = secrets.token_hex(8)
+
         def fan_out() -> None:
-            for (cid, iid), name in list(self.topics.get(topic, {}).items()):
-                self.spawn(self._deliver(cid, Event(iid, name, args=(message,), internal=True)))
+            self.fan_out(topic, message, msg_id)
+            if self.relay is not None:
+                self.relay(topic, message, msg_id)
 
         count = len(self.topics.get(topic, ()))
         if threading.get_ident() == self._thread:
@@ -230,6 +268,16 @@ class Scheduler:
             self._loop.call_soon_threadsafe(fan_out)
             return count
         return 0
+
+    def fan_out(self, topic: str, message: Any, msg_id: str = "") -> None:
+        """(Loop thread.) Deliver to this process's subscribers; each claims its delivery when
+        several processes may hold the same subscription (``msg_id`` names the publish)."""
+        for (cid, iid), name in list(self.topics.get(topic, {}).items()):
+            event = Event(iid, name, args=(message,), internal=True)
+            if self.claim is None or not msg_id:
+                self.spawn(self._deliver(cid, event))
+            else:
+                self.spawn(self._claimed(f"pub:{msg_id}:{cid}:{iid}", PUBLISH_CLAIM_TTL, cid, event))
 
     # -- introspection (tests, benchmarks, hosts) --
 
@@ -242,3 +290,11 @@ class Scheduler:
     def held(self, cid: str) -> int:
         """How many commands wait for ``cid``'s first use."""
         return len(self._held.get(cid, ()))
+
+
+def _canonical(payload: Any) -> str:
+    """A timer's payload as a stable string (part of its claim key)."""
+    try:
+        return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=repr)
+    except (TypeError, ValueError):
+        return repr(payload)

@@ -176,6 +176,17 @@ class Streams:
         if not targets:
             return False
         html = wire.partials(fragments, cid=cid, ended_html=ended_html, history_in_headers=False)
+        return self._send(cid, targets, html, since, to)
+
+    def push_html(self, cid: str, html: str, *, since: int, to: int, exclude: str | None = None) -> bool:
+        """:meth:`push` of a fold another process rendered (``html``: its SSE partials); true if any got it."""
+        streams = self._by_cid.get(cid)
+        if not streams or (not html and since == to):
+            return False
+        targets = [s for s in streams if s.page != exclude]
+        return bool(targets) and self._send(cid, targets, html, since, to)
+
+    def _send(self, cid: str, targets: list[Stream], html: str, since: int, to: int) -> bool:
         message = wire.sse_message(html, event_id=f"{since}-{to}")
         for s in targets:
             if not offer(s, message):

@@ -69,9 +69,35 @@ async def test_delete_is_idempotent(store: RedisStore, raw) -> None:
     await store.save(conv)
     await store.delete(conv["id"])
     await store.delete(conv["id"])
-    await store.delete(new_cid())
-    assert await raw.keys("*") == []
+    other = new_cid()
+    await store.delete(other)
+    # Only the tombstones stay (they expire): a late save from another process's copy is told "it ended".
+    assert sorted(await raw.keys("*")) == sorted(store.tombstone(c).encode() for c in (conv["id"], other))
+    assert 0 < await raw.pttl(store.tombstone(conv["id"])) <= store.tombstone_ttl * 1000
     assert await store.load_all() == {}
+
+
+async def test_a_conversation_redis_lost_is_written_back_but_an_ended_one_is_not(store: RedisStore, raw) -> None:
+    from stube.store import StaleWrite
+
+    lost, ended = counter_conversation(), counter_conversation()
+    for conv in (lost, ended):
+        await store.save(conv)
+    await raw.flushdb()  # Redis came back empty: nothing tells it ended, so it was lost
+    lost["version"] += 1
+    await store.save(lost)
+    assert (await store.load(lost["id"]))["version"] == lost["version"]
+    other = RedisStore(store.url)  # another process ends the second one
+    try:
+        await other.save(ended)
+        await other.delete(ended["id"])
+    finally:
+        await other.aclose()
+    ended["version"] += 1
+    with pytest.raises(StaleWrite) as info:
+        await store.save(ended)
+    assert info.value.stored == -2
+    assert await store.load(ended["id"]) is None
 
 
 @pytest.mark.parametrize("bad", ["../x", "cv-../../etc", "/etc/passwd", "", "cv-aaaaaaaa\n", "cv-a*", None])

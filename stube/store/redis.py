@@ -42,13 +42,15 @@ log = logging.getLogger("stube.store")
 # ARGV[3] the new value, ARGV[4] the version this store last read or wrote ("" for a new one),
 # ARGV[5] " "-separated tokens of this store's saves whose outcome is unknown (their reply was lost);
 # "!deleted" among them: a delete of ours whose outcome is unknown (an absent key is then no conflict).
+# KEYS[2] the conversation's tombstone: present for a while after a delete (it ended).
 # A compare-and-set: the write lands only on top of what this process last saw. Returns -1 when
-# written (or already stored, identical), -2 when the key is gone, else the stored version.
+# written (or already stored, identical), -2 when the conversation was deleted, else the stored
+# version. An absent key without a tombstone was lost (Redis came back empty): written back.
 # A stored value without a readable head (not ours) is overwritten; load_all would skip it anyway.
 _SAVE = """
 local head = redis.call('GETRANGE', KEYS[1], 0, 127)
 if head == '' then
-  if ARGV[4] ~= '' and not string.find(' ' .. ARGV[5] .. ' ', ' !deleted ', 1, true) then
+  if redis.call('EXISTS', KEYS[2]) == 1 and not string.find(' ' .. ARGV[5] .. ' ', ' !deleted ', 1, true) then
     return -2
   end
 else
@@ -70,6 +72,12 @@ else
 end
 redis.call('SET', KEYS[1], ARGV[3])
 return -1
+"""
+
+# KEYS[1] the conversation's key, KEYS[2] its tombstone; ARGV[1] the tombstone's TTL in ms.
+_DELETE = """
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
+return redis.call('DEL', KEYS[1])
 """
 
 _GLOB = re.compile(r"([*?\[\]\\])")
@@ -97,8 +105,12 @@ class RedisStore:
     :meth:`load_all`.
     """
 
+    #: Several processes share it: the runtime saves page views and re-reads on reload.
+    shared = True
+
     def __init__(self, url: str = "redis://127.0.0.1:6379/0", *, prefix: str = "stube:conv:",
-                 client: Any = None, max_connections: int = 32, batch: int = 1000) -> None:
+                 client: Any = None, max_connections: int = 32, batch: int = 1000,
+                 tombstone_ttl: float = 86400.0) -> None:
         self._aioredis = _import_redis()
         self.url = url
         self.prefix = prefix
@@ -107,6 +119,9 @@ class RedisStore:
         self._client = client
         self._owns_client = client is None
         self._script: Any = None
+        self._delete_script: Any = None
+        #: Seconds a deleted conversation's tombstone tells a late save "it ended" (not "Redis lost it").
+        self.tombstone_ttl = tombstone_ttl
         #: This store's writer id: every write token starts with it.
         self.writer = secrets.token_urlsafe(9)
         self._writes = 0
@@ -123,6 +138,10 @@ class RedisStore:
 
     def key(self, cid: str) -> str:
         return self.prefix + require_cid(cid)
+
+    def tombstone(self, cid: str) -> str:
+        """The key that marks ``cid`` as deleted for :attr:`tombstone_ttl` seconds (not a conversation id)."""
+        return self.prefix + "_ended:" + require_cid(cid)
 
     @property
     def client(self) -> Any:
@@ -163,8 +182,8 @@ class RedisStore:
     def _restore(self, key: bytes, raw: bytes | None, prefix: bytes, out: dict[str, dict[str, Any]]) -> None:
         name = key.decode("utf-8", "replace")
         cid = name[len(self.prefix):] if key.startswith(prefix) else name
-        if raw is None or name == self.check_key:  # deleted between SCAN and MGET, or not ours
-            return
+        if raw is None or name == self.check_key or cid.startswith("_ended:"):
+            return  # deleted between SCAN and MGET, or not a conversation (the check key, a tombstone)
         if not valid_cid(cid):
             log.warning("skipping redis key %s: not a conversation id", name)
             return
@@ -232,7 +251,7 @@ class RedisStore:
         maybe = self._unconfirmed.get(cid, [])
         try:
             async with self._slots:
-                stored = int(await self._script(keys=[key], args=[
+                stored = int(await self._script(keys=[key, self.tombstone(cid)], args=[
                     version, token, value, "" if seen is None else seen, " ".join(maybe)]))
         except Exception:
             # Sent but unanswered: it may land later. Remember its token (a few, newest last).
@@ -258,8 +277,11 @@ class RedisStore:
             if self._slots is None:
                 self._slots = asyncio.Semaphore(self.max_connections)
             try:
+                if self._delete_script is None:
+                    self._delete_script = self.client.register_script(_DELETE)
                 async with self._slots:
-                    await self.client.delete(key)
+                    await self._delete_script(keys=[key, self.tombstone(cid)],
+                                              args=[max(1, int(self.tombstone_ttl * 1000))])
             except Exception:
                 self._unconfirmed[cid] = (self._unconfirmed.get(cid, []) + ["!deleted"])[-8:]
                 raise

@@ -134,6 +134,9 @@ class SQLiteStore:
     transaction. :attr:`bytes_written` counts what saves sent to SQLite.
     """
 
+    #: Several processes share it: the runtime saves page views and re-reads on reload.
+    shared = True
+
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
         self.path = os.path.abspath(path)
         self.writer = secrets.token_urlsafe(9)
