@@ -46,12 +46,11 @@ from . import conversation as cv
 from . import kernel, wire
 from .component import Component, lookup
 from .errors import BadPayload, NotSaved, UnknownEvent
-from .forms import FILES, check_fields, read_form, seen_version
+from .forms import check_fields, read_form, seen_version
 from .inspector import inspect as inspect_instance
 from .jsonstate import json_copy
 from .kernel import Env, Event
 from .pages import Embedded, Pages, prefix_for, reload_url
-from .payload import signature
 from .render import STATIC_DIR, Templates, Urls
 from .responses import (
     NO_STORE,
@@ -158,7 +157,6 @@ class Stube:
             settings=Settings(ttl=conversation_ttl, reaper_interval=reaper_interval, keepalive=sse_keepalive,
                               unused_ttl=unused_ttl, max_conversations=max_conversations,
                               max_streams=max_streams, max_streams_per_session=max_streams_per_session),
-            ended_html=self.pages.ended,
         )
         self._start_lock = asyncio.Lock()
         self._starlette = Starlette(
@@ -312,30 +310,40 @@ class Stube:
     # -- events --
 
     async def _event(self, request: Request) -> Response:
-        cid, iid, name = (request.path_params[k] for k in ("cid", "iid", "name"))
+        """One event, in one pass: checks in the contract's order, then the body, then the fold.
+
+        The conversation is fetched and the handler resolved once (``kernel.admit``),
+        before the body is read; ``Runtime.apply`` folds under the lock without
+        resolving again unless the conversation moved on meanwhile.
+        """
+        params = request.path_params
+        cid, iid, name = params["cid"], params["iid"], params["name"]
         conv = await self._guard(request, cid)
-        if not cv.displayed(conv, iid):
-            # Gone, or covered by a dialog, or displaced: a double click or a stale tab.
-            return Response(status_code=204)
         try:
-            cls = lookup(conv["instances"][iid]["type"])
-            fn, catch_all = kernel.resolve(cls, Event(iid, name))
+            handler = kernel.admit(conv, iid, name)
         except UnknownEvent as exc:
             raise Refused(404, str(exc)) from None
         except LookupError:  # a type this process no longer defines
             raise self.pages.gone(request, cid) from None
-        wants_files = any(p.name == FILES for p in signature(fn, 2 if catch_all else 1).params)
+        if handler is None:
+            # Gone, or covered by a dialog, or displaced: a double click or a stale tab.
+            return Response(status_code=204)
         form = await read_form(request, max_body=self.max_body, max_upload=self.max_upload,
-                               wants_files=wants_files)
-        with form.uploads:
-            check_fields(form, cls.fields, self.max_field)
+                               wants_files=handler.wants_files)
+        try:
+            if handler.cls.fields:
+                check_fields(form, handler.cls.fields, self.max_field)
             event = Event(iid, name, form.payload, form.fields, convert=True)
             try:
-                out = await self.runtime.apply(cid, event, page=request.headers.get("x-stube-page"))
+                out = await self.runtime.apply(cid, event, page=request.headers.get("x-stube-page"),
+                                               handler=handler, admitted=conv)
             except BadPayload as exc:
                 raise Refused(400, str(exc)) from None
             except NotSaved:
                 raise _not_saved(request) from None
+        finally:
+            if form.uploads.files:
+                form.uploads.close()
         return self._respond(request, cid, out)
 
     async def _back(self, request: Request) -> Response:
@@ -368,8 +376,7 @@ class Stube:
             mount = conv.get("mount") or "/"
             target = urls.page(mount) if conv.get("ended") else urls.page(mount, cid)
             return RedirectResponse(target, status_code=303, headers=dict(NO_STORE))
-        return PartialsResponse(out.fragments, cid=cid, conv=conv, since=out.since,
-                                ended_html=lambda: self.pages.ended(conv))
+        return PartialsResponse(out.fragments, cid=cid, conv=conv, since=out.since)
 
     # -- server push, assets, health --
 

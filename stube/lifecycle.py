@@ -15,7 +15,7 @@ from typing import Any
 from . import conversation as cv
 from . import effects as fx
 from .component import HOOKS, Component, as_embed, build, capture_json, find_type, is_event
-from .context import host_flows, unhost_flows
+from .context import FLOW_HOST
 from .errors import EffectError, UnknownEvent
 from .jsonstate import is_json, json_copy
 from .txn import Command, StashWrite, Txn
@@ -54,6 +54,8 @@ class Handler:
     cls: type[Component]
     fn: Callable[..., Any]
     catch_all: bool
+    #: The method takes a ``files`` argument (the HTTP layer then always passes the uploads).
+    wants_files: bool = False
 
 
 def method_for(cls: type[Component], name: str, *, internal: bool = False) -> tuple[Callable[..., Any], bool]:
@@ -101,18 +103,21 @@ def receiver(cls: type[Component], name: str, *, private: bool = False) -> Calla
 
 def invoke(tx: Txn, iid: str, fn: Callable[..., Any], args: tuple[Any, ...] = (),
            kwargs: Mapping[str, Any] | None = None, *, keep: bool = True,
-           prepare: Callable[[Component], None] | None = None) -> list[fx.Effect]:
-    """Run ``fn`` on a live object rebuilt from ``iid``'s state; ``keep`` commits what it changed."""
+           lift: Mapping[str, Any] | None = None) -> list[fx.Effect]:
+    """Run ``fn`` on a live object rebuilt from ``iid``'s state; ``keep`` commits what it changed.
+
+    ``lift`` (form fields the component declared) is set on the object before ``fn`` runs.
+    """
     rec = tx.instances[iid]
     cls = tx.cls_of(iid)
     obj = build(cls, rec["state"], iid, copy=True)
-    if prepare is not None:
-        prepare(obj)
-    token = host_flows(tx)
+    if lift:
+        obj.__dict__.update(lift)
+    token = FLOW_HOST.set(tx)  # host_flows(), inlined: once per handler
     try:
         result = fn(obj, *args, **(kwargs or {}))
     finally:
-        unhost_flows(token)
+        FLOW_HOST.reset(token)
     if keep:
         commit(tx, iid, obj)
     if result is None:  # the common case: skip building the error label

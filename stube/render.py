@@ -273,13 +273,15 @@ def root(**attributes: Any) -> Markup:
 
     ``<div {{ root(class="card") }}>`` — user classes are appended after stube's own.
     """
-    frame = _frame("root")
+    frame: _Frame | None = render_frame.get()  # type: ignore[assignment]  # every root() has one
+    if frame is None:
+        frame = _frame("root")
     cls = type(frame.obj)
     extra_class = attributes.pop("class", None) or attributes.pop("class_", None)
     attributes.pop("id", None)
     css = cls._stube_css if not extra_class else f"{cls._stube_css} {extra_class}"
     head = f'id="{frame.iid}" data-stube-component="{escape(cls._stube_type)}" class="{escape(css)}"'
-    rest = attrs(attributes)
+    rest = attrs(attributes) if attributes else ""
     return Markup(f"{head} {rest}" if rest else head)
 
 
@@ -315,7 +317,9 @@ def on(event: str, *, trigger: str | None = None, confirm: str | None = None,
     ``hx-confirm``, ``target=`` posts to another instance (an id or a live
     component) of this conversation.
     """
-    frame = _frame("on")
+    frame: _Frame | None = render_frame.get()  # type: ignore[assignment]
+    if frame is None:
+        frame = _frame("on")
     iid = frame.iid
     if target is not None:
         aimed = target.iid if isinstance(target, Component) else str(target)

@@ -24,9 +24,10 @@ from typing import Any
 from . import conversation as cv
 from . import flows, kernel
 from .component import Component
+from .context import SCHEDULER
 from .errors import NotSaved
 from .fragments import Fragment
-from .kernel import Env, Event, Outcome
+from .kernel import Env, Event, Handler, Outcome
 from .livemap import LiveMap, Locks, Reaper
 from .persist import Persistence, SessionViews
 from .scheduler import Scheduler, live_commands, publish
@@ -58,11 +59,9 @@ class Settings:
 class Runtime:
     """Everything mutable around the kernel for one application (see the module docstring)."""
 
-    def __init__(self, *, env: Env, store: Any, stash: Any = None, settings: Settings | None = None,
-                 ended_html: Callable[[dict[str, Any]], str] | None = None) -> None:
+    def __init__(self, *, env: Env, store: Any, stash: Any = None, settings: Settings | None = None) -> None:
         self.env, self.store, self.stash = env, store, stash
         self.settings = s = settings or Settings()
-        self.ended_html = ended_html or (lambda conv: "")
         self.live = LiveMap()
         self.saved = Persistence(store)
         self.conversations = self.live.conversations  # cid -> the live value
@@ -128,24 +127,41 @@ class Runtime:
 
     lookup = conversation  # the 0.1 name, kept while the HTTP layer moves over
 
-    async def apply(self, cid: str, fold: Event | Fold, *, page: str | None = None,
-                    browser: bool = True) -> Outcome | None:
+    async def apply(self, cid: str, fold: Event | Fold, *, page: str | None = None, browser: bool = True,
+                    handler: Handler | None = None, admitted: dict[str, Any] | None = None) -> Outcome | None:
         """Fold an event (or ``fold(conv, env)``) under the conversation's lock, commit, push to pages but ``page``.
 
-        ``None``: the conversation is gone (ended, unknown, or moved on by another
-        process); :class:`~stube.errors.NotSaved`: the store failed, nothing changed.
-        ``browser`` is false for timers, io, messages and ``dispatch_to``: no use, no first save.
+        ``handler`` is what ``kernel.admit`` returned for a browser event on the
+        conversation value ``admitted``: when that is still the live value, nothing
+        is resolved or checked again. ``None``: the conversation is gone (ended,
+        unknown, or moved on by another process); :class:`~stube.errors.NotSaved`:
+        the store failed, nothing changed. ``browser`` is false for timers, io,
+        messages and ``dispatch_to``: no use, no first save.
         """
         async with self.locked(cid):
-            before = await self._fetch(cid)
-            if before is None:
-                return None
+            before = self.conversations.get(cid)
+            if before is None or before is not admitted:
+                before = await self._fetch(cid)
+                if before is None:
+                    return None
             if browser:
                 self._use(cid, before)
             env = await self.views.env_for(before.get("owner"))
-            woke = self._wake(cid, before, env)
-            with self.scheduler.active():
-                out = _fold(fold, woke.conversation if woke else before, env)
+            woke = self._wake(cid, before, env) if cid in self.restored else None
+            conv = woke.conversation if woke is not None else before
+            token = SCHEDULER.set(self.scheduler)  # Scheduler.active(), inlined: once per event
+            try:
+                if not isinstance(fold, Event):
+                    out = fold(conv, env)
+                elif fold.internal:
+                    out = kernel.run(conv, fold, env)
+                else:
+                    # Checked again under the lock only when the value moved on since admit (a dialog may cover it).
+                    if handler is None or conv is not admitted:
+                        handler = kernel.admit(conv, fold.iid, fold.name)
+                    out = kernel.run(conv, fold, env, handler) if handler is not None else Outcome(conv)
+            finally:
+                SCHEDULER.reset(token)
             if woke is not None:
                 out = _after(woke, out)
             out.since = before.get("version", 0)
@@ -158,7 +174,7 @@ class Runtime:
                 if woke is not None:
                     self.restored.add(cid)
                 raise
-            if out.error is None:
+            if out.error is None and cid in self.streams:
                 self.push(cid, out.fragments, since=out.since, to=out.conversation.get("version", 0), exclude=page)
             if out.conversation.get("ended"):
                 await self._end(cid)
@@ -214,10 +230,13 @@ class Runtime:
                     _release_flows(self.env, cid, None)
                     raise
             self.conversations[cid] = conv
-            await self.views.write(conv.get("owner"), out.commands)
-        self.scheduler.forget(cid, out.removed)
-        _release_flows(self.env, cid, [iid for iid in out.removed if iid not in conv["instances"]])
-        self.scheduler.execute(cid, conv, live_commands(out, conv), hold=self.live.is_unused(cid))
+            if out.commands:
+                await self.views.write(conv.get("owner"), out.commands)
+        if out.removed:
+            self.scheduler.forget(cid, out.removed)
+            _release_flows(self.env, cid, [iid for iid in out.removed if iid not in conv["instances"]])
+        if out.commands:
+            self.scheduler.execute(cid, conv, live_commands(out, conv), hold=self.live.is_unused(cid))
 
     # -- minting, pages and streams --
 
@@ -282,8 +301,7 @@ class Runtime:
     def push(self, cid: str, fragments: list[Fragment], *, since: int, to: int, exclude: str | None = None) -> None:
         """Send one fold's fragments to every open page but ``exclude``; a page receiving them is activity."""
         conv = self.conversations.get(cid)
-        if self.streams.push(cid, fragments, since=since, to=to, exclude=exclude,
-                             ended_html=lambda: self.ended_html(conv or {})) and conv is not None:
+        if self.streams.push(cid, fragments, since=since, to=to, exclude=exclude) and conv is not None:
             conv["touched"] = time.time()
 
     # 0.1 stream API, used by the HTTP layer until it calls open_stream/events.
@@ -368,12 +386,3 @@ def _after(woke: Outcome, out: Outcome) -> Outcome:
     """A restored conversation's wakeup and the first fold on it commit as one; the wakeup's repaint first."""
     return Outcome(out.conversation, fragments=woke.fragments + out.fragments, error=out.error,
                    commands=woke.commands + out.commands, removed=woke.removed + out.removed)
-
-
-def _fold(fold: Event | Fold, conv: dict[str, Any], env: Env) -> Outcome:
-    """Run the fold; a browser event is checked again under the lock (a dialog may cover it by now)."""
-    if not isinstance(fold, Event):
-        return fold(conv, env)
-    if fold.internal or cv.displayed(conv, fold.iid):
-        return kernel.run(conv, fold, env)
-    return Outcome(conv)

@@ -142,8 +142,7 @@ class Streams:
         for cid in list(self._by_cid):
             self.close(cid)
 
-    def push(self, cid: str, fragments: list[Fragment], *, since: int, to: int, exclude: str | None = None,
-             ended_html: Callable[[], str] = str) -> bool:
+    def push(self, cid: str, fragments: list[Fragment], *, since: int, to: int, exclude: str | None = None) -> bool:
         """Send one fold's fragments to every open page of ``cid`` but ``exclude``; true if any got it.
 
         A fold that changed nothing visible is still announced (``since < to``) so
@@ -155,7 +154,7 @@ class Streams:
         targets = [s for s in streams if s.page != exclude]
         if not targets:
             return False
-        html = wire.partials(fragments, cid=cid, ended_html=ended_html, history_in_headers=False)
+        html = wire.partials(fragments, cid=cid, history_in_headers=False)
         message = wire.sse_message(html, event_id=f"{since}-{to}")
         for s in targets:
             if not offer(s, message):
