@@ -170,8 +170,10 @@ async def read_form(request: Request, *, max_body: int, max_upload: int, wants_f
         for pair in body.decode("latin-1").split("&"):
             key, _, value = pair.partition("=")
             key = unquote_plus(key)
-            if key != FILES:
+            if key in fields:
                 _add(fields, key, unquote_plus(value))
+            elif key != FILES:
+                fields[key] = unquote_plus(value)
     else:
         fields, uploads = await parse_form(body, headers, cap)
     if request.scope.get("query_string") or uploads.files or wants_files:

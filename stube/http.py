@@ -357,10 +357,11 @@ class Stube:
 
     async def _guard(self, request: Request, cid: str) -> dict[str, Any]:
         """The checks before a state change, in the contract's order: origin, 410, then 403."""
+        # First, so the session checks run together; a live one needs no call into the runtime.
+        conv = self.runtime.conversations.get(cid) or await self.runtime.conversation(cid)
         why = cross_origin(request, self.trusted_origins)
         if why is not None:
             raise Refused(403, f"cross-origin request refused ({why})")
-        conv = await self.runtime.lookup(cid)
         if conv is None or conv.get("ended"):
             raise self.pages.gone(request, cid)
         if not self.sessions.owns(request, conv):

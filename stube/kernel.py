@@ -20,7 +20,7 @@ from . import conversation as cv
 from . import effects as fx
 from . import fragments as fr
 from . import lifecycle, paint
-from .component import Component, as_embed, lookup
+from .component import Component, _registry, as_embed, lookup
 from .context import AMBIENT, Ambient, ambient
 from .errors import EffectError, error_message
 from .fragments import Fragment
@@ -96,7 +96,8 @@ def admit(conv: dict[str, Any], iid: str, name: str, *, internal: bool = False) 
     """
     if conv.get("ended") or not cv.displayed(conv, iid):
         return None
-    cls = lookup(conv["instances"][iid]["type"])
+    type_name = conv["instances"][iid]["type"]
+    cls = _registry.get(type_name) or lookup(type_name)  # lookup() raises for an unknown name
     key = (cls, name)
     handler = _HANDLERS.get(key) if not internal else None
     # The method itself is the cache's check: a class patched since still resolves afresh.
@@ -214,12 +215,13 @@ def run(conv: dict[str, Any], event: Event, env: Env, handler: Handler | None = 
     tx = Txn(conv, env, _FOLD)
     token = AMBIENT.set(Ambient(env.app, conv.get("principal"), conv["id"]))
     try:
-        effects = lifecycle.invoke(tx, iid, fn, args, kwargs, lift=lifted)
+        effects = lifecycle.invoke(tx, iid, fn, args, kwargs, lift=lifted, cls=cls)
         if effects:
             tx.fold(effects, iid)
         if tx.stack and not tx.conv.get("ended"):  # a rewind to an ended step has nothing to project
             paint.project_url(tx)
-        return _outcome(tx, record=True)
+        fragments = paint.paint(tx)  # _outcome(), inlined
+        return Outcome(tx.result(record=True), fragments, tx.commands, tx.removed, since=conv.get("version", 0))
     except Exception as exc:
         return failed(conv, env, iid, exc, "handle", tx)
     finally:

@@ -15,7 +15,7 @@ from markupsafe import Markup, escape
 
 from . import conversation as cv
 from . import fragments as fr
-from .component import Component, build
+from .component import Component, _registry, build, lookup
 from .context import ambient
 from .errors import EffectError, error_message
 from .fragments import Fragment
@@ -32,13 +32,16 @@ GENERIC_ERROR = "Something went wrong."
 
 
 def render_state(tx: Txn) -> RenderState:
-    base = tx.conv.get("base") or ""
+    return RenderState(tx.instances, tx.conv["id"], _urls(tx.conv.get("base") or ""), tx.env.templates)
+
+
+def _urls(base: str) -> Urls:
     urls = _URLS.get(base)
     if urls is None:
         if len(_URLS) >= 256:
             _URLS.clear()
         urls = _URLS[base] = Urls(base)
-    return RenderState(tx.instances, tx.conv["id"], urls, tx.env.templates)
+    return urls
 
 
 #: ``base -> Urls`` (a handful per process: the prefixes the app is mounted at).
@@ -54,15 +57,16 @@ def paint(tx: Txn) -> list[Fragment]:
     if not tx.stack:
         return list(plan.extras)
     top = tx.stack[-1]
-    rs = render_state(tx)
     if conv.get("painted") != top:
-        return _new_page(tx, rs, top)
+        return _new_page(tx, render_state(tx), top)
     instances, banners = tx.instances, plan.banners
-    render = [iid for iid in plan.wanted()
-              if iid in instances and iid not in banners and cv.displayed(conv, iid)]
+    wanted = plan.auto if not plan.forced and not plan.own else plan.wanted()  # the common case, inlined
+    render = [iid for iid in wanted if iid in instances and iid not in banners and cv.displayed(conv, iid)]
     if len(render) > 1:  # one instance has no other to sit inside
         chosen = set(render)
         render = [iid for iid in render if not any(a in chosen for a in tx.ancestors(iid))]
+    base = conv.get("base") or ""
+    rs = RenderState(instances, conv["id"], _URLS.get(base) or _urls(base), tx.env.templates)  # render_state()
     if plan.placed:
         out, filled = _placed(tx, rs, covered=set(render))
     else:
@@ -175,7 +179,8 @@ def project_url(tx: Txn) -> None:
     if not tx.stack:  # root_url(), inlined: every event asks, few roots have a url() hook
         return
     root = tx.stack[0]
-    cls = tx.cls_of(root)
+    name = tx.instances[root]["type"]
+    cls = _registry.get(name) or lookup(name)  # cls_of(), inlined
     if "url" not in cls._stube_hooks:
         return
     mode, url = url_of(cls, build(cls, tx.instances[root]["state"], root, copy=False))

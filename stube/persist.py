@@ -18,7 +18,7 @@ from typing import Any
 
 from . import conversation as cv
 from . import flows
-from .component import generation, registered
+from .component import REGISTRY, registered
 from .errors import NotSaved
 from .kernel import Command, Env
 from .store import InMemoryStore, StaleWrite
@@ -142,8 +142,9 @@ class SessionViews:
 
     def _used(self) -> bool:
         """Does any registered component class declare stash views? (Cached per registry generation.)"""
-        if self._classes[0] != generation():
-            self._classes = (generation(), any(c.stash for c in registered().values()))
+        now = REGISTRY.generation  # an attribute, not generation(): every event asks
+        if self._classes[0] != now:
+            self._classes = (now, any(c.stash for c in registered().values()))
         return self._classes[1]
 
     async def env_for(self, owner: str | None) -> Env:

@@ -15,7 +15,7 @@ from collections import ChainMap
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote, urlencode
 
 import jinja2
@@ -24,7 +24,7 @@ from jinja2.lexer import Token, TokenStream
 from markupsafe import Markup, escape
 
 from . import context as _context
-from .component import Component, build, lookup
+from .component import IID_KEY, Component, _registry, lookup
 from .context import RenderFrame, render_frame, rendering
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -210,6 +210,11 @@ class _Frame(RenderFrame):
     __slots__ = ()
     scope: RenderState
 
+    def __init__(self, obj: Any, iid: str, scope: RenderState) -> None:  # here, so a render stays in this module
+        self.obj = obj
+        self.iid = iid
+        self.scope = scope
+
 
 def _frame(helper: str) -> _Frame:
     return rendering(helper)  # type: ignore[return-value]
@@ -218,18 +223,27 @@ def _frame(helper: str) -> _Frame:
 def render_instance(rs: RenderState, iid: str) -> Markup:
     """Render one instance (and, through ``slot``/``keyed``, its children)."""
     rec = rs.instances[iid]
-    cls = lookup(rec["type"])
-    obj = build(cls, rec["state"], iid, copy=False)
+    cls = _registry.get(rec["type"]) or lookup(rec["type"])  # lookup() raises for an unknown name
+    obj = cls.__new__(cls)  # build(copy=False), inlined: renders share the stored containers
+    state = dict(rec["state"])
+    state[IID_KEY] = iid
+    obj.__dict__ = state
     rs.rendered.append(iid)
     token = render_frame.set(_Frame(obj, iid, rs))
     try:
         if "render" in cls._stube_hooks:
             return Markup(cls.render(obj))
         templates = rs.templates
-        tmpl = templates.for_class(cls)
+        cached = templates._by_class.get(cls, False)  # for_class()'s cache, read here: once per render
+        tmpl = templates.for_class(cls) if cached is False else cast("jinja2.Template | None", cached)
         if tmpl is None:
             return Markup(f'<div id="{iid}" data-stube-component="{escape(cls._stube_type)}" hidden></div>')
-        return templates.render(tmpl, {SELF: obj})
+        try:  # Templates.render(), inlined
+            return Markup(tmpl.render({SELF: obj}))
+        except UndefinedName:
+            raise  # a child's template: already located
+        except jinja2.UndefinedError as exc:
+            raise UndefinedName(_located(exc, tmpl)) from exc
     finally:
         render_frame.reset(token)
 

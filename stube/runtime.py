@@ -144,8 +144,8 @@ class Runtime:
                 before = await self._fetch(cid)
                 if before is None:
                     return None
-            if browser:
-                self._use(cid, before)
+            if browser and self.live.use(cid):  # _use(), inlined
+                self.scheduler.release(cid, before)
             env = await self.views.env_for(before.get("owner"))
             woke = self._wake(cid, before, env) if cid in self.restored else None
             conv = woke.conversation if woke is not None else before

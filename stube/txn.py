@@ -139,10 +139,7 @@ class Txn:
         self.folds: Mapping[type, Fold] = folds or {}
         self.base = conv
         self.rewound = False
-        self._load(conv)
-
-    def _load(self, conv: dict[str, Any]) -> None:
-        """Start the working copy (and everything derived from it) at ``conv``."""
+        # _load(conv), inlined: one transaction per event.
         self.conv = dict(conv)
         self.instances: dict[str, dict[str, Any]] = conv["instances"]
         self._own_instances = False
@@ -153,6 +150,20 @@ class Txn:
         self.plan = PaintPlan()
         self.commands: list[Command] = []
         self.removed: list[str] = []
+        self.touched = False
+
+    def _load(self, conv: dict[str, Any]) -> None:
+        """Start the working copy (and everything derived from it) at ``conv``."""
+        self.conv = dict(conv)
+        self.instances = conv["instances"]
+        self._own_instances = False
+        self.stack = list(conv["stack"])
+        self.conv["stack"] = self.stack
+        self.undo_i = {}
+        self.undo_t = {}
+        self.plan = PaintPlan()
+        self.commands = []
+        self.removed = []
         self.touched = False
 
     def rewind_to(self, restored: dict[str, Any]) -> None:

@@ -49,8 +49,8 @@ def partials(fragments: Iterable[Fragment], *, cid: str, history_in_headers: boo
     out: list[str] = []
     for f in fragments:
         kind = f.kind
-        if kind == fr.MORPH or kind == fr.ERROR or kind == fr.PATCH:
-            out.append(_partial(f.target, "outerMorph", f.html))
+        if kind == fr.MORPH or kind == fr.ERROR or kind == fr.PATCH:  # _partial(), inlined: the common one
+            out.append(f'<hx-partial hx-target="#{escape(f.target)}" hx-swap="outerMorph">{f.html}</hx-partial>')
         elif kind == fr.PAGE:
             out.append(_partial(f.target, "innerMorph", f.html))
         elif kind == fr.INSERT:
