@@ -61,13 +61,25 @@ class PartialsResponse(HTMLResponse):
         fragments = list(fragments)
         body = wire.partials(fragments, cid=cid)
         version = conv.get("version", 0)
-        history = wire.history_headers(fragments) if any(f.kind == HISTORY for f in fragments) else {}
-        headers = {**NO_STORE, **history, "X-Stube-Cid": cid,
-                   "X-Stube-From": str(since if since is not None else version),
-                   "X-Stube-To": str(version)}
-        if not body:
-            self.media_type = None  # type: ignore[assignment]  # a 204 carries no body, so no content type either
-        super().__init__(body or None, status_code=200 if body else 204, headers=headers)
+        # The raw headers built here once (what HTMLResponse.__init__ would make of a headers dict).
+        raw = [(b"cache-control", b"no-store")]
+        if any(f.kind == HISTORY for f in fragments):
+            raw += [(k.lower().encode("latin-1"), v.encode("latin-1"))
+                    for k, v in wire.history_headers(fragments).items()]
+        raw += [(b"x-stube-cid", cid.encode("latin-1")),
+                (b"x-stube-from", str(since if since is not None else version).encode("latin-1")),
+                (b"x-stube-to", str(version).encode("latin-1"))]
+        self.background = None
+        if body:
+            self.status_code = 200
+            self.body = body.encode("utf-8")
+            raw += [(b"content-length", str(len(self.body)).encode("latin-1")),
+                    (b"content-type", b"text/html; charset=utf-8")]
+        else:
+            self.status_code = 204  # nothing to swap, the version still moved: no body, no content type
+            self.body = b""
+            self.media_type = None  # type: ignore[assignment]
+        self.raw_headers = raw
 
 
 class EventStream(StreamingResponse):
