@@ -114,6 +114,8 @@ def admit(conv: dict[str, Any], iid: str, name: str, *, internal: bool = False) 
 
 #: ``(class, event name) -> Handler`` of browser events that resolved (bounded).
 _HANDLERS: dict[tuple[type[Component], str], Handler] = {}
+#: The same for internal events (timers, messages, io results), which reach more methods.
+_INTERNAL: dict[tuple[type[Component], str], Handler] = {}
 
 
 # -- the scaffolding every entry point shares -------------------------------------
@@ -197,8 +199,16 @@ def run(conv: dict[str, Any], event: Event, env: Env, handler: Handler | None = 
     if rec is None:
         return _unchanged(conv)
     if handler is None:
-        cls = lookup(rec["type"])
-        fn, catch_all = resolve(cls, event)
+        cls = _registry.get(rec["type"]) or lookup(rec["type"])
+        cached = _HANDLERS.get((cls, event.name)) if not event.internal else _INTERNAL.get((cls, event.name))
+        if cached is not None and getattr(cls, event.name, None) is cached.fn:
+            fn, catch_all = cached.fn, cached.catch_all  # a timer, message or io result resolved before
+        else:
+            fn, catch_all = resolve(cls, event)
+            if event.internal and not catch_all:
+                if len(_INTERNAL) >= 4096:
+                    _INTERNAL.clear()
+                _INTERNAL[cls, event.name] = Handler(cls, fn, catch_all)
     else:
         cls, fn, catch_all = handler.cls, handler.fn, handler.catch_all
     if catch_all:
