@@ -12,7 +12,6 @@ import asyncio
 import itertools
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Container
 from typing import Any
 
@@ -84,7 +83,9 @@ class LiveMap:
         #: Loaded from the store, wakeup hooks not run yet.
         self.restored: set[str] = set()
         self._unused: dict[str, None] = {}                    # mint order
-        self._recent: OrderedDict[str, None] = OrderedDict()  # least recently used first
+        # Least recently used first. A plain dict (pop and re-insert moves to the end): an OrderedDict
+        # costs a linked-list node per conversation on top of the entry.
+        self._recent: dict[str, None] = {}
 
     def __len__(self) -> int:
         return len(self.conversations)
@@ -106,14 +107,15 @@ class LiveMap:
     def use(self, cid: str) -> bool:
         """An event or a stream on ``cid``; true when that is its first use."""
         first = self._unused.pop(cid, 0) is None
-        self._recent[cid] = None
-        self._recent.move_to_end(cid)
+        recent = self._recent
+        recent.pop(cid, None)
+        recent[cid] = None
         return first
 
     def seen(self, cid: str) -> None:
         """A reload of a used conversation: it moves to the recent end."""
-        if cid in self._recent:
-            self._recent.move_to_end(cid)
+        if self._recent.pop(cid, 0) is None:
+            self._recent[cid] = None
 
     def is_unused(self, cid: str) -> bool:
         return cid in self._unused

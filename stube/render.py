@@ -120,7 +120,7 @@ class Templates:
         self._by_class: dict[type, jinja2.Template | None] = {}
         self._by_source: dict[str, jinja2.Template] = {}
         #: ``on()`` attributes already rendered, by their inputs (see ``on``).
-        self.on_cache: dict[tuple[Any, ...], Markup] = {}
+        self.on_cache: dict[tuple[Any, ...], tuple[str, str]] = {}
 
     def for_class(self, cls: type[Component]) -> jinja2.Template | None:
         tmpl = self._by_class.get(cls, False)
@@ -340,45 +340,45 @@ def on(event: str, *, trigger: str | None = None, confirm: str | None = None,
         if not aimed:
             raise ValueError("on(..., target=) needs a live instance or an instance id")
         iid = aimed
-    # The same attributes are rendered again on every repaint; remember them when the payload
-    # is plain scalars. Types are part of the key: 1 == 1.0 == True, yet they render differently.
+    # The same attributes are rendered again on every repaint; remember them (without the URL, so
+    # one entry serves every conversation) when the payload is plain scalars. Types are part of the
+    # key: 1 == 1.0 == True, yet they render differently.
     rs = frame.scope
     cache = rs.templates.on_cache
     key: tuple[Any, ...] | None = None
+    parts: tuple[str, str] | None = None
     if all(type(v) in _PLAIN for v in payload.values()):
-        key = (rs.urls.base, rs.cid, iid, event, trigger, type(trigger),
-               confirm, type(confirm), *[(k, type(v), v) for k, v in payload.items()])
+        key = (event, trigger, type(trigger), confirm, type(confirm), *[(k, type(v), v) for k, v in payload.items()])
         try:
-            hit = cache.get(key)
+            parts = cache.get(key)
         except TypeError:  # an unhashable trigger or confirm: not cached
-            key = hit = None
-        if hit is not None:
-            return hit
-    out = _on_attrs(rs.urls.event(rs.cid, iid, event), event, trigger, confirm, payload)
-    if key is not None:
-        if len(cache) >= _ON_CACHE_SIZE:
-            cache.clear()
-        cache[key] = out
-    return out
+            key = parts = None
+    if parts is None:
+        parts = _on_parts(event, trigger, confirm, payload)
+        if key is not None:
+            if len(cache) >= _ON_CACHE_SIZE:
+                cache.clear()
+            cache[key] = parts
+    url = escape(f"{rs.urls.base}/_stube/event/{rs.cid}/{iid}/{event}")  # Urls.event()
+    return Markup(f'hx-post="{url}"{parts[0]} formaction="{url}{parts[1]}" formmethod="post"')
 
 
-def _on_attrs(url: str, event: str, trigger: str | None, confirm: str | None,
-              payload: Mapping[str, Any]) -> Markup:
+def _on_parts(event: str, trigger: str | None, confirm: str | None,
+              payload: Mapping[str, Any]) -> tuple[str, str]:
+    """What ``on()`` renders besides the URL: the attributes between, and the no-JS action's query."""
     if not event.isidentifier():
         raise ValueError(f"event names are identifiers, got {event!r}")
-    parts = [f'hx-post="{escape(url)}"']
+    middle = ""
+    query = ""
     if payload:
         vals = json.dumps({k: _wire_value(v) for k, v in payload.items()}, separators=(",", ":"))
-        parts.append(f'hx-vals="{escape(vals)}"')
-        action = url + "?" + urlencode({k: _query_value(v) for k, v in payload.items()}, quote_via=quote)
-    else:
-        action = url
+        middle += f' hx-vals="{escape(vals)}"'
+        query = str(escape("?" + urlencode({k: _query_value(v) for k, v in payload.items()}, quote_via=quote)))
     if trigger:
-        parts.append(f'hx-trigger="{escape(trigger)}"')
+        middle += f' hx-trigger="{escape(trigger)}"'
     if confirm:
-        parts.append(f'hx-confirm="{escape(confirm)}"')
-    parts.append(f'formaction="{escape(action)}" formmethod="post"')
-    return Markup(" ".join(parts))
+        middle += f' hx-confirm="{escape(confirm)}"'
+    return middle, query
 
 
 def slot(name: str) -> Markup:
