@@ -44,6 +44,9 @@ class Persistence:
         # The default store keeps nothing: skipping a save there is no news worth a warning.
         self._keeps_nothing = getattr(type(store), "save", None) is InMemoryStore.save
         self.can_load = getattr(store, "load", None) is not None
+        #: Where flows keep their continuations (the runtime's ``Env.live``); empty: no flow is live,
+        #: so a save need not look for one among the instances (a walk of the whole page per save).
+        self.live: Mapping[Any, Any] | None = None
 
     async def load_all(self) -> dict[str, dict[str, Any]]:
         """Every stored conversation that has not ended (a failure propagates: do not start without them)."""
@@ -105,7 +108,7 @@ class Persistence:
         return self.can_load and cid in self.persisted and cid not in self._unsaved
 
     def _holds_live_flow(self, conv: dict[str, Any]) -> bool:
-        if self._keeps_nothing:
+        if self._keeps_nothing or (self.live is not None and not self.live):
             return False
         live = flows.live_continuations(conv)  # looked up at call time: the flows module owns it
         if not live:

@@ -64,6 +64,7 @@ class Runtime:
         self.settings = s = settings or Settings()
         self.live = LiveMap()
         self.saved = Persistence(store)
+        self.saved.live = env.live
         self.conversations = self.live.conversations  # cid -> the live value
         self.restored = self.live.restored            # loaded from the store, not woken yet
         self.persisted = self.saved.persisted         # saved at least once
