@@ -100,7 +100,7 @@ def memory_child(views: int, cap: int | None, trace: bool) -> dict[str, Any]:
 
 
 def memory(views: int, cap: int | None, trace: bool) -> None:
-    label = "default settings" if cap is None else f"max_conversations={cap:,}"
+    label = ("default settings" if cap is None else f"max_conversations={cap:,}") + f", {views:,} views"
     args = [sys.executable, __file__, "--child-memory", str(views)] + ([] if cap is None else ["--cap", str(cap)])
     args += ["--tracemalloc"] if trace else []
     out = subprocess.run(args, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
@@ -197,6 +197,7 @@ def main() -> None:
     print(f"(a) memory for {args.views:,} crawler page views of /counter (TestClient, in-process):")
     memory(args.views, None, args.tracemalloc)
     memory(args.views, 1_000, args.tracemalloc)
+    memory(args.views // 4, 1_000, args.tracemalloc)  # past the cap, growth must not follow the views
     print(f"(b) CPU of uvicorn after {args.clock_views:,} page views of /clock (127.0.0.1):")
     clock_cpu(args.clock_views, args.idle)
 

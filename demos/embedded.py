@@ -54,8 +54,8 @@ HOST_PAGE = """<!doctype html>
 <body>
 <main class="stube-page">
   <h1>Host Starlette app</h1>
-  <p>This page, <a href="{base}/healthz">/healthz</a> and <a href="{base}/api/foo">/api/foo</a> are the host's own routes.
-     The card below is a stube conversation rendered into the host's markup.</p>
+  <p>This page, <a href="{base}/healthz">/healthz</a> and <a href="{base}/api/foo">/api/foo</a>
+     are the host's own routes. The card below is a stube conversation rendered into the host's markup.</p>
   {widget}
 </main>
 {scripts}

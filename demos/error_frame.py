@@ -1,7 +1,9 @@
 """Error frame: a handler that raises turns its component into an error banner.
 
 The conversation is left exactly as it was before the failing event, and the
-event stream stays open: the rest of the page keeps working.
+event stream stays open: the rest of the page keeps working. As the whole page
+is the banner, it offers a way on: "Dismiss" shows the last good state again,
+"Start again" replaces the counter by a fresh one.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from .flows import AskFailed, ask, flow, remember
 from .http import Stube  # noqa: E402  (the module is stube.http; stube.app() stays the reader)
 from .kernel import Event, dispatch
 from .render import Templates
+from .rotate import rotate_session
 from .runtime import publish
 from .stash import FileStashStore, InMemoryStashStore, SessionStash, Stash, StashConflict, StashStore
 from .stash.sqlite import SQLiteStashStore
@@ -113,6 +114,7 @@ __all__ = [
     "publish",
     "remember",
     "replace",
+    "rotate_session",
     "set_keyed_children",
     "subscribe",
     "ui",

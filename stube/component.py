@@ -156,6 +156,11 @@ def _check_class(cls: type[Component]) -> None:
                     or not all(isinstance(v, str) for v in value):
                 raise TypeError(f"{where}.{setting} must be a tuple of attribute names, "
                                 f"e.g. ({value!r},), got {value!r}")
+    if "_stube_receivers" in own:
+        value = own["_stube_receivers"]
+        if not isinstance(value, frozenset) or not all(isinstance(v, str) and v.startswith("_") for v in value):
+            raise TypeError(f"{where}._stube_receivers must be a frozenset of private method names "
+                            f"(public methods need no declaring), got {value!r}")
     if "stash_vsn" in own and (type(own["stash_vsn"]) is not int or own["stash_vsn"] < 1):
         raise TypeError(f"{where}.stash_vsn must be a positive int, got {own['stash_vsn']!r}")
 
@@ -180,6 +185,10 @@ class Component:
     stash: ClassVar[tuple[str, ...]] = ()
     #: Shape version of the stashed attributes; see ``migrate_stash``.
     stash_vsn: ClassVar[int] = 1
+
+    #: Private methods (``_``-names) the kernel may deliver answers, io results and
+    #: internal events to, e.g. a flow's resume targets. Never reachable from the browser.
+    _stube_receivers: ClassVar[frozenset[str]] = frozenset()
 
     # Filled by __init_subclass__.
     _stube_type: ClassVar[str] = "stube.Component"
@@ -275,6 +284,14 @@ def build(cls: type[Component], state: dict[str, Any], iid: str, *, copy: bool) 
     d = json_copy(state) if copy else dict(state)
     d[IID_KEY] = iid
     obj.__dict__ = d
+    return obj
+
+
+def spec_from(type_name: str, state: dict[str, Any]) -> Component:
+    """An embed spec rebuilt from a stored type name and state (``__init__`` is not run again)."""
+    cls = lookup(type_name)
+    obj = cls.__new__(cls)
+    obj.__dict__ = json_copy(state)
     return obj
 
 

@@ -17,6 +17,7 @@ dict. Its keys::
     mount, base   the page path it was minted for and the app's URL prefix
     last_url      the root's last url() projection
     painted       the frame the page currently shows
+    root_spec     the root's type and initial state, as mounted ("Start again" rebuilds it)
     ended, result set when the conversation finishes
 
 A record is ``{"type", "state", "parent", "kind", ...}`` where ``kind`` is

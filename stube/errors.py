@@ -19,8 +19,17 @@ class StubeError(Exception):
 class UnknownEvent(StubeError, LookupError):
     """An event name that is not an ``@event`` method of its target instance.
 
-    The HTTP layer answers 404. Nothing in the conversation changes.
+    The HTTP layer answers 404. Nothing in the conversation changes. The
+    message names the class, the event asked for and the class's events;
+    ``cls``, ``event`` and ``events`` carry the same facts for code.
     """
+
+    def __init__(self, message: str, *, cls: str | None = None, event: str | None = None,
+                 events: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.cls = cls
+        self.event = event
+        self.events = events
 
 
 class BadPayload(StubeError, ValueError):

@@ -12,6 +12,7 @@ event is over.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import shutil
@@ -26,8 +27,10 @@ from starlette.datastructures import FormData, Headers, UploadFile
 from starlette.formparsers import FormParser, MultiPartParser
 from starlette.requests import ClientDisconnect, Request
 
-from .payload import Raw
+from .payload import Raw, Signature
 from .responses import Refused
+
+log = logging.getLogger("stube.http")
 
 #: The payload key reserved for uploads; whatever a client sends under it is dropped.
 FILES = "files"
@@ -37,6 +40,12 @@ _VERSION = re.compile(r"[0-9]{1,18}")
 #: A small urlencoded body of plain ``name=value`` pairs (under 1,000 fields: 4 KB holds fewer).
 _PAIR = rb"[A-Za-z0-9_.~%+\-]+=[A-Za-z0-9_.~%+\-]*"
 _PAIRS = re.compile(_PAIR + rb"(?:&" + _PAIR + rb")*")
+#: Posted keys that belong to the machinery, not to the page's author (htmx's and stube's own).
+_MACHINERY_PREFIXES = ("hx-", "hx_", "htmx", "stube", "_stube")
+#: (component type, input name) pairs already warned about; bounded so a debug server cannot grow
+#: without end on random input names (past the bound nothing more is warned).
+_WARNED: set[tuple[str, str]] = set()
+_WARNED_MAX = 4096
 
 
 @dataclass(slots=True)
@@ -192,6 +201,29 @@ def check_fields(form: Form, lifted: Iterable[str], cap: int) -> None:
         for v in value if isinstance(value, list) else [value]:
             if isinstance(v, str) and len(v.encode("utf-8", "surrogatepass")) > cap:
                 raise Refused(400, f"field {key!r} is over {cap} bytes")
+
+
+def warn_unlisted(cls: type[Any], fields: Iterable[str], sig: Signature) -> None:
+    """Debug aid: log once per component type and input name a posted input that nothing reads.
+
+    An input neither lifted (``cls.fields``) nor taken by the handler is silently
+    dropped; in debug mode this names it, so a missing ``fields = ("draft",)`` is
+    found in the log instead of by a user. Handlers taking ``**payload`` read every key.
+    """
+    if sig.var_keyword:
+        return
+    taken = {p.name for p in sig.params}
+    lifted = cls.fields or ()
+    for key in fields:
+        if key in lifted or key in taken or key == FILES or key.lower().startswith(_MACHINERY_PREFIXES):
+            continue
+        seen = (cls._stube_type, key)
+        if seen in _WARNED or len(_WARNED) >= _WARNED_MAX:
+            continue
+        _WARNED.add(seen)
+        log.warning("posted input %r is dropped: %s does not list it in fields (and the handler "
+                    "does not take it); add fields = (%r, ...) to lift it onto self",
+                    key, cls._stube_type, key)
 
 
 def _add(target: dict[str, Any], key: str, value: Any) -> None:

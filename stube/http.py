@@ -46,12 +46,13 @@ from . import conversation as cv
 from . import kernel, wire
 from .component import Component, lookup
 from .errors import BadPayload, NotSaved, UnknownEvent
-from .forms import check_fields, read_form, seen_version
+from .forms import check_fields, read_form, seen_version, warn_unlisted
 from .inspector import inspect as inspect_instance
 from .jsonstate import json_copy
 from .kernel import Env, Event
 from .pages import Embedded, Pages, prefix_for, reload_url
-from .render import STATIC_DIR, Templates, Urls
+from .payload import signature
+from .render import STATIC_DIR, Templates, Urls, resolve_folders
 from .responses import (
     NO_STORE,
     STREAM_HEADERS,
@@ -65,6 +66,7 @@ from .responses import (
 from .runtime import Runtime, Settings
 from .sessions import MAX_AGE, Sessions, cross_origin
 from .stash import InMemoryStashStore, Stash
+from .stopping import StopSignals
 from .store import InMemoryStore
 
 log = logging.getLogger("stube")
@@ -120,7 +122,11 @@ class Stube:
     conversations per process; unused ones are evicted first), ``max_streams``
     and ``max_streams_per_session`` (open SSE streams; the oldest is closed),
     ``debug`` (also ``$STUBE_DEBUG=1``: exception text in banners, strict
-    templates reloaded when they change, the inspector).
+    templates reloaded when they change, the inspector, a warning for posted
+    inputs a component does not lift), ``root_path`` (the folder relative
+    ``templates`` and ``static`` folders are found in; default: the folder of
+    the module that creates the ``Stube``, so the working directory does not
+    matter).
     """
 
     def __init__(self, *, store: Any = None, stash: Any = None, secret_key: str | bytes | None = None,
@@ -132,7 +138,9 @@ class Stube:
                  trusted_origins: Iterable[str] = (), frame_ancestors: str | None = "'self'",
                  session_max_age: int = MAX_AGE, unused_ttl: float | None = 600.0,
                  max_conversations: int = 100_000, max_streams: int = 4,
-                 max_streams_per_session: int = 16) -> None:
+                 max_streams_per_session: int = 16, root_path: str | Path | None = None) -> None:
+        base = Path(root_path).absolute() if root_path is not None else _caller_folder()
+        templates, static = resolve_folders(templates, base), resolve_folders(static, base)
         secret = secret_key or os.environ.get("STUBE_SECRET")
         if not secret:
             secret = secrets.token_bytes(32)
@@ -151,7 +159,7 @@ class Stube:
         self.trusted_origins = frozenset(o.rstrip("/").lower() for o in trusted_origins)
         self.title = title
         self.mounts: dict[str, MountPoint] = {}
-        self.pages = Pages(self.templates, [Path(d) for d in static] + [STATIC_DIR], title, debug=self.debug)
+        self.pages = Pages(self.templates, [*static, STATIC_DIR], title, debug=self.debug)
         self.runtime = Runtime(
             env=self.env, store=self.store, stash=self.stash,
             settings=Settings(ttl=conversation_ttl, reaper_interval=reaper_interval, keepalive=sse_keepalive,
@@ -159,6 +167,7 @@ class Stube:
                               max_streams=max_streams, max_streams_per_session=max_streams_per_session),
         )
         self._start_lock = asyncio.Lock()
+        self._signals = StopSignals(self.runtime.release_streams)
         self._starlette = Starlette(
             routes=[
                 Route("/_stube/event/{cid}/{iid}/{name}", self._event, methods=["POST"]),
@@ -205,10 +214,14 @@ class Stube:
     async def lifespan(self) -> AsyncIterator[None]:
         """For hosts that mount stube: ``async with stube_app.lifespan(): ...`` in the host's lifespan."""
         await self.startup()
+        self._signals.install()  # SIGTERM/SIGINT end the open streams first (ADR 0006)
         try:
             yield
         finally:
-            await self.shutdown()
+            try:
+                await self.shutdown()
+            finally:
+                self._signals.restore()
 
     async def startup(self) -> None:
         """Load stored conversations (once), before the first request is served."""
@@ -333,6 +346,8 @@ class Stube:
         try:
             if handler.cls.fields:
                 check_fields(form, handler.cls.fields, self.max_field)
+            if self.debug:
+                warn_unlisted(handler.cls, form.fields, signature(handler.fn, 2 if handler.catch_all else 1))
             event = Event(iid, name, form.payload, form.fields, convert=True)
             try:
                 out = await self.runtime.apply(cid, event, page=request.headers.get("x-stube-page"),
@@ -384,7 +399,7 @@ class Stube:
     async def _sse(self, request: Request) -> Response:
         cid = request.path_params["cid"]
         rt = self.runtime
-        if rt.shutting_down:
+        if rt.shutting_down or not rt.streams.accepting:
             raise _shutting_down()
         seen = seen_version(request.headers.get("last-event-id"), request.query_params.get("v"))
         conv = await rt.conversation(cid)
@@ -414,15 +429,35 @@ class Stube:
         return HTMLResponse(html, headers=dict(NO_STORE))
 
     async def _health(self, request: Request) -> Response:
-        """200 while the store answers its ``check()`` (a store without one counts as fine), else 503."""
-        check = getattr(self.store, "check", None)
-        try:
-            if check is not None:
-                await check()
-        except Exception as exc:
-            detail = str(exc) or type(exc).__name__
-            return JSONResponse({"store": "error", "detail": detail}, status_code=503, headers=dict(NO_STORE))
-        return JSONResponse({"store": "ok"}, headers=dict(NO_STORE))
+        """200 while the store and the stash answer their ``check()`` (none counts as fine), else 503.
+
+        An event needs both to be saved, so either failing takes the process out of rotation;
+        the body names the one that failed (``"stash"`` appears only then).
+        """
+        body: dict[str, str] = {"store": "ok"}
+        for name, backend in (("store", self.store), ("stash", getattr(self.stash, "store", None))):
+            check = getattr(backend, "check", None)
+            try:
+                if check is not None:
+                    await check()
+            except Exception as exc:
+                body.update({name: "error", "detail": str(exc) or type(exc).__name__})
+                return JSONResponse(body, status_code=503, headers=dict(NO_STORE))
+        return JSONResponse(body, headers=dict(NO_STORE))
+
+
+def _caller_folder() -> Path:
+    """The folder of the module whose code is creating a :class:`Stube` (Flask's ``root_path``).
+
+    Frames of this module (a ``Stube.__init__`` reached through a subclass in
+    here) are skipped; code without a ``__file__`` (a REPL, ``python -c``) gets
+    the working directory at creation time.
+    """
+    frame = inspect.currentframe()
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back
+    filename = frame.f_globals.get("__file__") if frame is not None else None
+    return Path(filename).resolve().parent if filename else Path.cwd()
 
 
 def _not_saved(request: Request) -> Refused:

@@ -20,19 +20,19 @@ from . import conversation as cv
 from . import effects as fx
 from . import fragments as fr
 from . import lifecycle, paint
-from .component import Component, _registry, as_embed, lookup
+from .component import Component, _registry, as_embed, lookup, spec_from
 from .context import AMBIENT, Ambient, ambient
 from .errors import EffectError, error_message
 from .fragments import Fragment
 from .keyed import reconcile
 from .lifecycle import Handler, as_effects
-from .paint import banner_html, render_page, url_of
+from .paint import BANNER_EVENTS, DISMISS, RESTART, banner_html, render_page, url_of
 from .payload import FILES, bind, signature
 from .txn import Command, Env, StashWrite, Txn
 
-__all__ = ["Command", "Env", "Event", "Handler", "Outcome", "StashWrite", "Txn", "admit", "as_effects",
-           "banner_html", "boot", "dispatch", "failed", "finish", "render_page", "resolve", "rewind", "run",
-           "stop_all", "url_of", "wake"]
+__all__ = ["BANNER_EVENTS", "DISMISS", "RESTART", "Command", "Env", "Event", "Handler", "Outcome",
+           "StashWrite", "Txn", "admit", "as_effects", "banner_html", "boot", "dispatch", "failed", "finish",
+           "render_page", "resolve", "rewind", "run", "stop_all", "url_of", "wake"]
 
 log = logging.getLogger("stube")
 
@@ -82,8 +82,18 @@ class Outcome:
 
 # -- resolving events ------------------------------------------------------------
 
+def _banner_button(self: Component) -> None:
+    """What the error banner's buttons resolve to (no payload); :func:`run` answers them itself."""
+
+
 def resolve(cls: type[Component], event: Event) -> tuple[Callable[..., Any], bool]:
-    """The method an event reaches, and whether it is the ``handle`` catch-all."""
+    """The method an event reaches, and whether it is the ``handle`` catch-all.
+
+    The banner's own events (``Dismiss``, ``Start again``) resolve on every
+    class; :func:`run` applies them only to the top frame.
+    """
+    if event.name in BANNER_EVENTS:
+        return _banner_button, False
     return lifecycle.method_for(cls, event.name, internal=event.internal)
 
 
@@ -98,6 +108,10 @@ def admit(conv: dict[str, Any], iid: str, name: str, *, internal: bool = False) 
         return None
     type_name = conv["instances"][iid]["type"]
     cls = _registry.get(type_name) or lookup(type_name)  # lookup() raises for an unknown name
+    if name in BANNER_EVENTS:
+        if cv.top(conv) != iid:
+            raise lifecycle.unknown_event(cls, name)
+        return Handler(cls, _banner_button, False)
     key = (cls, name)
     handler = _HANDLERS.get(key) if not internal else None
     # The method itself is the cache's check: a class patched since still resolves afresh.
@@ -164,11 +178,24 @@ def _fold(conv: dict[str, Any], env: Env, step: Callable[[Txn], None], *, phase:
 
 def boot(root: Component | type[Component], env: Env, *, cid: str | None = None, owner: str | None = None,
          principal: Any = None, mount: str | None = None, base: str = "") -> Outcome:
-    """Mint a conversation around ``root``: instantiate, run ``start`` hooks, render the first page."""
+    """Mint a conversation around ``root``: instantiate, run ``start`` hooks, render the first page.
+
+    The root's initial type and state are kept as ``root_spec`` ("Start
+    again" rebuilds from it). A root that cannot even be made (its
+    ``__init__`` raised or left non-JSON state) gives a conversation with no
+    frames whose page is the error banner, instead of an exception.
+    """
     conv = cv.empty(cid, owner=owner, principal=principal, history_limit=env.history_limit,
                     mount=mount, base=base)
     with _session(conv, env) as tx:
-        iid, created = lifecycle.instantiate(tx, as_embed(root), parent=None, kind="frame")
+        try:
+            embed = as_embed(root)  # a class: its __init__ runs here, with the ambient readers bound
+            spec = cv.frame_spec(embed)
+            iid, created = lifecycle.instantiate(tx, embed, parent=None, kind="frame")
+        except Exception as exc:
+            return failed(conv, env, f"{conv['id']}-root", exc, "init")
+        conv["root_spec"] = spec  # the fallback below starts from ``conv`` too
+        tx.set_top("root_spec", spec)
         tx.stack.append(iid)
         try:
             lifecycle.start(tx, created)
@@ -179,7 +206,7 @@ def boot(root: Component | type[Component], env: Env, *, cid: str | None = None,
         except Exception as exc:
             log.exception("stube component error cid=%s iid=%s phase=start", conv["id"], iid)
             fallback = Txn(conv, env, _FOLD)
-            lifecycle.instantiate(fallback, as_embed(root), parent=None, kind="frame", iid=iid)
+            lifecycle.instantiate(fallback, embed, parent=None, kind="frame", iid=iid)
             fallback.stack.append(iid)
             paint.banner(fallback, iid, exc, "start")
             out = _outcome(fallback, record=False)
@@ -198,6 +225,8 @@ def run(conv: dict[str, Any], event: Event, env: Env, handler: Handler | None = 
     rec = conv["instances"].get(event.iid)
     if rec is None:
         return _unchanged(conv)
+    if event.name in BANNER_EVENTS:
+        return _banner_event(conv, event, env)
     if handler is None:
         cls = _registry.get(rec["type"]) or lookup(rec["type"])
         cached = _HANDLERS.get((cls, event.name)) if not event.internal else _INTERNAL.get((cls, event.name))
@@ -236,6 +265,31 @@ def run(conv: dict[str, Any], event: Event, env: Env, handler: Handler | None = 
         return failed(conv, env, iid, exc, "handle", tx)
     finally:
         AMBIENT.reset(token)
+
+
+def _banner_event(conv: dict[str, Any], event: Event, env: Env) -> Outcome:
+    """The top frame's banner buttons: "Dismiss" (repaint the last good state), "Start again".
+
+    Aimed at anything but the top frame they change nothing, like an event
+    for an instance the page no longer shows.
+    """
+    iid = event.iid
+    if cv.top(conv) != iid:
+        return _unchanged(conv)
+    if event.name == DISMISS:
+        def dismiss(tx: Txn) -> None:
+            tx.plan.restructure(iid)  # nothing changed since the failure discarded it: repaint
+
+        return _fold(conv, env, dismiss, phase="dismiss", blame=iid)
+    spec = conv.get("root_spec")
+    if spec is None:  # minted before conversations kept it: nothing to start again from
+        return _unchanged(conv)
+
+    def restart(tx: Txn) -> None:
+        lifecycle.restart(tx, spec_from(spec["type"], spec["state"]))
+        paint.project_url(tx)
+
+    return _fold(conv, env, restart, phase="restart", blame=iid, record=True)
 
 
 def failed(conv: dict[str, Any], env: Env, iid: str, exc: BaseException, phase: str,

@@ -7,6 +7,7 @@ this module nor ``stube.keyed`` imports the kernel.
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -62,19 +63,56 @@ def method_for(cls: type[Component], name: str, *, internal: bool = False) -> tu
     """The method event ``name`` reaches, and whether it is the ``handle`` catch-all.
 
     Browser events reach only ``@event`` methods; ``internal`` ones (timers,
-    io, messages) any public method, and the ``_stube_*`` receivers of flows.
+    io, messages) any public method, and the class's declared private
+    receivers (``_stube_receivers``, e.g. a flow's resume and io targets).
+    An unknown name raises :class:`UnknownEvent` listing the class's events.
     """
     if not isinstance(name, str) or not name.isidentifier() or name in HOOKS or (
-            name.startswith("_") and not (internal and name.startswith("_stube_"))):
-        raise UnknownEvent(f"{cls.__qualname__} has no event {name!r}")
+            name.startswith("_") and not (internal and is_receiver(cls, name))):
+        raise unknown_event(cls, name)
     fn: Any = getattr(cls, name, _MISSING)
     if fn is _MISSING:
         if "handle" in cls._stube_hooks:
             return cls.handle, True
-        raise UnknownEvent(f"{cls.__qualname__} has no event {name!r}")
+        raise unknown_event(cls, name)
     if is_event(fn) or (internal and callable(fn) and not isinstance(fn, type)):
         return fn, False
-    raise UnknownEvent(f"{cls.__qualname__}.{name} is not an @event")
+    raise unknown_event(cls, name, f"{cls.__qualname__}.{name} is not an @event")
+
+
+def is_receiver(cls: type[Component], name: str) -> bool:
+    """Is ``name`` one of the private methods the kernel may call on ``cls`` (its ``_stube_receivers``)?"""
+    return name in cls._stube_receivers
+
+
+def events_of(cls: type[Component]) -> list[str]:
+    """The ``@event`` names of ``cls`` in definition order (base classes' first)."""
+    names: dict[str, None] = {}
+    for klass in reversed(cls.__mro__):
+        names.update(dict.fromkeys(vars(klass)))
+    return [m for m in names if not m.startswith("_") and is_event(getattr(cls, m, None))]
+
+
+def unknown_event(cls: type[Component], name: Any, head: str | None = None) -> UnknownEvent:
+    """An :class:`UnknownEvent` naming the class, the event asked for, its events and a close match.
+
+    The event names are listed always, not only in debug: they are the names
+    every rendered ``on()`` already puts in the page, and anyone holding the
+    session can try names anyway; listing them makes a typo obvious.
+    """
+    events = events_of(cls)
+    text = head or f"{cls.__qualname__} has no event {name!r}"
+    if isinstance(name, str) and name in HOOKS:
+        text += f" ({name!r} is a hook stube calls itself, never an event)"
+    if events:
+        text += "; its events are: " + ", ".join(events)
+        close = difflib.get_close_matches(name, events, n=1) if isinstance(name, str) else []
+        if close:
+            text += f". Did you mean {close[0]!r}?"
+    else:
+        text += "; it has no @event methods"
+    return UnknownEvent(text, cls=cls.__qualname__, event=name if isinstance(name, str) else repr(name),
+                        events=tuple(events))
 
 
 def check_receivers(tx: Txn, origin: str, *names: str | None) -> None:
@@ -91,12 +129,12 @@ def check_receivers(tx: Txn, origin: str, *names: str | None) -> None:
 def receiver(cls: type[Component], name: str, *, private: bool = False) -> Callable[..., Any]:
     """The method ``resume=``/``on_error=`` names; ``private`` also accepts ``_`` names (at delivery).
 
-    Checked when calling (``private=False``: only public methods and flows'
-    ``_stube_*`` receivers), so a typo fails at the ``call()``, not at the answer.
+    Checked when calling (``private=False``: only public methods and the
+    class's ``_stube_receivers``), so a typo fails at the ``call()``, not at the answer.
     """
     fn = getattr(cls, name, None)
     if not callable(fn) or name in HOOKS or (
-            not private and name.startswith("_") and not name.startswith("_stube_")):
+            not private and name.startswith("_") and not is_receiver(cls, name)):
         raise EffectError(f"{cls.__qualname__} has no method {name!r} to receive the answer")
     return fn  # type: ignore[no-any-return]
 
@@ -255,9 +293,13 @@ def stop_subtree(tx: Txn, iid: str, *, include_prev: bool = True,
     return order
 
 
-def remove_tree(tx: Txn, iid: str, *, include_prev: bool = True) -> None:
-    """Stop and delete ``iid`` and what it owns; frames called from inside it answer to the frame below."""
-    order = stop_subtree(tx, iid, include_prev=include_prev)
+def remove_tree(tx: Txn, iid: str, *, include_prev: bool = True,
+                on_error: Callable[[str, Exception], None] | None = None) -> None:
+    """Stop and delete ``iid`` and what it owns; frames called from inside it answer to the frame below.
+
+    ``on_error`` as in :func:`stop_subtree`.
+    """
+    order = stop_subtree(tx, iid, include_prev=include_prev, on_error=on_error)
     for x in order:
         tx.delete(x)
         tx.removed.append(x)
@@ -285,6 +327,23 @@ def rewind(tx: Txn) -> None:
         wake(tx, tx.stack[-1], side_only=True)
     elif not tx.ended:
         finish(tx, None)
+
+
+def restart(tx: Txn, root: Component) -> None:
+    """Replace every frame by a fresh ``root`` (its ``start`` hooks run); a failing ``stop`` hook is logged.
+
+    "Start again" must get past a component whose ``stop`` raises: that may be the very error.
+    """
+    def logged(iid: str, exc: Exception) -> None:
+        log.exception("stop hook failed while starting again cid=%s iid=%s", tx.cid, iid)
+
+    for frame in list(reversed(tx.stack)):
+        if frame in tx.instances:
+            remove_tree(tx, frame, on_error=logged)
+    tx.stack.clear()
+    iid, created = instantiate(tx, root, parent=None, kind="frame")
+    tx.stack.append(iid)
+    start(tx, created)
 
 
 def finish(tx: Txn, value: Any) -> None:

@@ -19,7 +19,7 @@ from .component import Component, _registry, build, lookup
 from .context import ambient
 from .errors import EffectError, error_message
 from .fragments import Fragment
-from .render import RenderState, Urls, render_instance
+from .render import RenderState, Urls, event_attrs, render_instance
 from .txn import Env, Txn
 
 log = logging.getLogger("stube")
@@ -90,7 +90,8 @@ def render_page(conv: dict[str, Any], env: Env) -> Markup:
         try:
             return render_instance(rs, iid)
         except Exception as exc:
-            return Markup(error_banner(conv["id"], iid, "render", exc, debug=env.debug))
+            return Markup(error_banner(conv["id"], iid, "render", exc, debug=env.debug,
+                                       actions=recovery(conv, iid, "render")))
 
 
 def _new_page(tx: Txn, rs: RenderState, top: str) -> list[Fragment]:
@@ -198,18 +199,57 @@ def new_error_id() -> str:
     return secrets.token_hex(4)
 
 
-def banner_html(cid: str, iid: str, phase: str, message: str, error_id: str | None = None) -> str:
-    """The error banner that stands in for instance ``iid``."""
+#: The events the kernel itself answers, posted by the buttons of a top frame's error banner:
+#: "Dismiss" repaints the frame's last committed state, "Start again" replaces the stack by a
+#: fresh root built from the conversation's ``root_spec``. ``_`` names can never be ``@event``s.
+DISMISS = "_stube_dismiss"
+RESTART = "_stube_restart"
+BANNER_EVENTS = frozenset({DISMISS, RESTART})
+
+#: Phases whose banner cannot be dismissed: the frame's last good render is what failed, or was never made.
+_NOT_DISMISSABLE = frozenset({"start", "render", "init"})
+
+
+def banner_html(cid: str, iid: str, phase: str, message: str, error_id: str | None = None, *,
+                actions: str = "") -> str:
+    """The error banner that stands in for instance ``iid``; ``actions`` is its way on (markup)."""
     ref = f' <code class="stube-error-id">error {error_id}</code>' if error_id else ""
     return (
         f'<div id="{iid}" class="stube-error" role="alert" data-stube-error="true">'
         f"<!-- stube error: cid={cid} iid={iid} phase={phase} -->"
         f'<strong class="stube-error-title">Component error</strong> '
-        f'<span class="stube-error-message">{escape(message)}</span>{ref}</div>'
+        f'<span class="stube-error-message">{escape(message)}</span>{ref}{actions}</div>'
     )
 
 
-def error_banner(cid: str, iid: str, phase: str, error: Any, *, debug: bool, traceback: bool = True) -> str:
+def recovery(conv: dict[str, Any], iid: str, phase: str) -> str:
+    """The buttons of ``iid``'s banner, when the whole page is that banner (``iid`` is the top frame).
+
+    A plain ``<form method="post">`` with ``on()``-style buttons, so they
+    work with and without JavaScript. A conversation that could not even be
+    built (phase ``init``) offers a link to the page instead.
+    """
+    urls = Urls(conv.get("base") or "")
+    if phase == "init":
+        href = urls.page(conv.get("mount") or "/")
+        return f' <p class="stube-error-actions"><a class="stube-button" href="{escape(href)}">Reload</a></p>'
+    stack = conv["stack"]
+    if not stack or stack[-1] != iid:
+        return ""  # a child's banner: the rest of the page still works
+    buttons = []
+    if phase not in _NOT_DISMISSABLE:
+        buttons.append(("Dismiss", DISMISS))
+    if conv.get("root_spec") is not None:
+        buttons.append(("Start again", RESTART))
+    if not buttons:
+        return ""
+    html = "".join(f'<button class="stube-button" {event_attrs(urls.event(conv["id"], iid, name))}>{label}</button>'
+                   for label, name in buttons)
+    return f'<form class="stube-error-actions" method="post">{html}</form>'
+
+
+def error_banner(cid: str, iid: str, phase: str, error: Any, *, debug: bool, traceback: bool = True,
+                 actions: str = "") -> str:
     """Log ``error`` with a new error id and return its banner.
 
     The banner shows the error text only when ``debug``; otherwise a generic
@@ -220,21 +260,22 @@ def error_banner(cid: str, iid: str, phase: str, error: Any, *, debug: bool, tra
     exc_info = error if traceback and isinstance(error, BaseException) else None
     log.error("stube component error cid=%s iid=%s phase=%s error=%s: %s", cid, iid, phase, error_id, message,
               exc_info=exc_info)
-    return banner_html(cid, iid, phase, message if debug else GENERIC_ERROR, error_id)
+    return banner_html(cid, iid, phase, message if debug else GENERIC_ERROR, error_id, actions=actions)
 
 
 def failure(conv: dict[str, Any], iid: str, error: BaseException, phase: str, *, debug: bool) -> Fragment:
     """The banner of a failed fold: the whole page when ``iid`` is a top frame not yet shown."""
-    html = error_banner(conv["id"], iid, phase, error, debug=debug)
+    html = error_banner(conv["id"], iid, phase, error, debug=debug, actions=recovery(conv, iid, phase))
     stack = conv["stack"]
-    if stack and stack[-1] == iid and conv.get("painted") != iid:
+    if phase == "init" or (stack and stack[-1] == iid and conv.get("painted") != iid):
         return Fragment(fr.PAGE, target=conv["id"], html=html, source=iid)
     return Fragment(fr.ERROR, target=iid, html=html, source=iid)
 
 
 def banner(tx: Txn, iid: str, error: Any, phase: str) -> None:
     """Show an error banner in place of ``iid`` when this step paints."""
-    html = error_banner(tx.cid, iid, phase, error, debug=tx.env.debug, traceback=False)
+    html = error_banner(tx.cid, iid, phase, error, debug=tx.env.debug, traceback=False,
+                        actions=recovery(tx.conv, iid, phase))
     tx.plan.banner(iid, Fragment(fr.ERROR, target=iid, html=html, source=iid))
 
 

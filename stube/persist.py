@@ -169,12 +169,21 @@ class SessionViews:
             del self._envs[next(iter(self._envs))]
         return env
 
-    async def write(self, owner: str | None, commands: list[Command]) -> None:
-        """Apply a dispatch's stash writes (one durable save); a failure is logged."""
+    async def write(self, owner: str | None, commands: list[Command], *, cid: str = "",
+                    required: bool = True) -> None:
+        """Apply a dispatch's stash writes (one durable save).
+
+        A failure raises :class:`~stube.errors.NotSaved` for ``cid`` when the
+        writes are ``required`` (an event's: it must not be acknowledged), and
+        is only logged otherwise (a page view's defaults: nothing the user did).
+        """
         writes = [c.effect for c in commands if c.kind == "stash"]
         if not writes or owner is None or self.stash is None:
             return
         try:
             await self.stash.session(owner).apply(writes)
-        except Exception:
-            log.exception("stash write failed for views %s", sorted({w.view for w in writes}))
+        except Exception as exc:
+            log.exception("stash write failed for views %s%s", sorted({w.view for w in writes}),
+                          "; the change is not applied" if required else "")
+            if required:
+                raise NotSaved(cid) from exc

@@ -88,17 +88,44 @@ class Urls:
         return f"{path}?cv={cid}" if cid else path
 
 
+def resolve_folders(folders: Iterable[str | Path], base: Path) -> list[Path]:
+    """``folders`` with the relative ones taken against ``base`` (absolute ones as given).
+
+    Flask's ``root_path`` rule: ``templates=["templates"]`` means the folder
+    beside the module that creates the app, whatever the working directory.
+    """
+    out = []
+    for folder in folders:
+        path = Path(folder).expanduser()
+        out.append(path if path.is_absolute() else base / path)
+    return out
+
+
+class MissingTemplate(jinja2.TemplateNotFound):
+    """A template name found in none of the folders; the message lists every folder searched."""
+
+    def __init__(self, name: str, folders: Sequence[Path]) -> None:
+        where = ", ".join(str(f) for f in folders)
+        super().__init__(name, f"template {name!r} not found in: {where}")
+        self.folders = list(folders)
+
+
 class Templates:
     """A Jinja2 environment: the app's folders first, then stube's own templates.
 
     ``strict`` makes an undefined name an error (Jinja2's ``StrictUndefined``)
     instead of an empty string, so ``{{ self.itmes }}`` fails naming the
-    template, the line and the name.
+    template, the line and the name. ``auto_reload`` re-reads a template whose
+    file changed (a stat per render: for debug, not production). A missing
+    template is a :class:`MissingTemplate` listing the folders searched.
     """
 
     def __init__(self, folders: Sequence[str | Path] = (), *, auto_reload: bool = False,
                  strict: bool = False) -> None:
         self.folders = [Path(f) for f in folders]
+        #: Where templates are looked up, in order (absolute, so a message shows what the
+        #: working directory made of a relative folder).
+        self.searched = [f.absolute() for f in self.folders] + [TEMPLATES_DIR]
         self.auto_reload = auto_reload
         self.strict = strict
         loader = jinja2.ChoiceLoader(
@@ -128,7 +155,7 @@ class Templates:
             if cls.template_string is not None:
                 tmpl = self.from_string(cls.template_string)
             elif cls.template:
-                tmpl = self._flat(self.env.get_template(cls.template))
+                tmpl = self._flat(self.get(cls.template))
             else:
                 tmpl = None
             if not (self.auto_reload and cls.template_string is None):
@@ -157,7 +184,11 @@ class Templates:
         return tmpl
 
     def get(self, name: str) -> jinja2.Template:
-        return self.env.get_template(name)
+        """The template ``name``; :class:`MissingTemplate` (listing the folders) when there is none."""
+        try:
+            return self.env.get_template(name)
+        except jinja2.TemplateNotFound as exc:
+            raise MissingTemplate(str(exc.name or name), self.searched) from None
 
     def render(self, tmpl: jinja2.Template, context: Mapping[str, Any]) -> Markup:
         """Render ``tmpl``; an undefined name is re-raised with the template and line it is on."""
@@ -167,6 +198,10 @@ class Templates:
             raise  # a child's template: already located
         except jinja2.UndefinedError as exc:
             raise UndefinedName(_located(exc, tmpl)) from exc
+        except MissingTemplate:
+            raise
+        except jinja2.TemplateNotFound as exc:  # an {% include %} or {% extends %} of a missing name
+            raise MissingTemplate(str(exc.name or exc), self.searched) from None
 
 
 class UndefinedName(jinja2.UndefinedError):
@@ -361,6 +396,13 @@ def on(event: str, *, trigger: str | None = None, confirm: str | None = None,
             cache[key] = parts
     url = escape(f"{rs.urls.base}/_stube/event/{rs.cid}/{iid}/{event}")  # Urls.event()
     return Markup(f'hx-post="{url}"{parts[0]} formaction="{url}{parts[1]}" formmethod="post"')
+
+
+def event_attrs(url: str, event: str | None = None) -> Markup:
+    """What ``on()`` renders for an event URL without payload (the kernel's own banner buttons)."""
+    name = event or url.rsplit("/", 1)[-1]
+    middle, query = _on_parts(name, None, None, {})
+    return Markup(f'hx-post="{escape(url)}"{middle} formaction="{escape(url)}{query}" formmethod="post"')
 
 
 def _on_parts(event: str, trigger: str | None, confirm: str | None,

@@ -25,7 +25,7 @@ from . import conversation as cv
 from . import flows, kernel
 from .component import Component
 from .context import SCHEDULER
-from .errors import NotSaved
+from .errors import NotSaved, UnknownEvent
 from .fragments import Fragment
 from .kernel import Env, Event, Handler, Outcome
 from .livemap import LiveMap, Locks, Reaper
@@ -116,6 +116,16 @@ class Runtime:
         self.running = False
         await self.saved.aclose(self.stash)
 
+    def release_streams(self) -> None:
+        """The server was told to stop: end every open stream now, so it can finish its responses.
+
+        Servers wait for open responses before the lifespan shutdown, and a
+        stream never ends by itself. Events are still served until then; the
+        pages reconnect (to another process, or this one restarted) and catch
+        up from the version they show (a snapshot when they missed a fold).
+        """
+        self.streams.stop()
+
     # -- locking, reading, applying folds --
 
     async def conversation(self, cid: str) -> dict[str, Any] | None:
@@ -159,7 +169,10 @@ class Runtime:
                 else:
                     # Checked again under the lock only when the value moved on since admit (a dialog may cover it).
                     if handler is None or conv is not admitted:
-                        handler = kernel.admit(conv, fold.iid, fold.name)
+                        try:
+                            handler = kernel.admit(conv, fold.iid, fold.name)
+                        except UnknownEvent:  # e.g. a banner's button once its frame is no longer on top
+                            handler = None
                     out = kernel.run(conv, fold, env, handler) if handler is not None else Outcome(conv)
             finally:
                 SCHEDULER.reset(token)
@@ -217,22 +230,26 @@ class Runtime:
             self.scheduler.release(cid, conv)
 
     async def _commit(self, cid: str, before: dict[str, Any] | None, out: Outcome, *, save: bool = True,
-                      touch: bool = True) -> None:
-        """Save (or :class:`NotSaved`, nothing changed), then make it live and run its commands."""
+                      touch: bool = True, stash_required: bool = True) -> None:
+        """Save (or :class:`NotSaved`, nothing changed), then make it live and run its commands.
+
+        The stash writes go first: when they fail, neither the stash nor the
+        conversation changed. (They merge the same keys again on a retry.)
+        """
         conv = out.conversation
         if touch:
             conv["touched"] = time.time()
         if conv is not before:
-            if save and not conv.get("ended"):
-                try:
+            try:
+                if out.commands:
+                    await self.views.write(conv.get("owner"), out.commands, cid=cid, required=stash_required)
+                if save and not conv.get("ended"):
                     await self.saved.save(conv)
-                except NotSaved:
-                    # A durable flow's continuation moved on with the fold: it rebuilds from its log.
-                    _release_flows(self.env, cid, None)
-                    raise
+            except NotSaved:
+                # A durable flow's continuation moved on with the fold: it rebuilds from its log.
+                _release_flows(self.env, cid, None)
+                raise
             self.conversations[cid] = conv
-            if out.commands:
-                await self.views.write(conv.get("owner"), out.commands)
         if out.removed:
             self.scheduler.forget(cid, out.removed)
             _release_flows(self.env, cid, [iid for iid in out.removed if iid not in conv["instances"]])
@@ -253,7 +270,7 @@ class Runtime:
             _release_flows(self.env, cid, None)
             return out
         self.live.add_unused(cid, out.conversation)
-        await self._commit(cid, None, out, save=False, touch=False)
+        await self._commit(cid, None, out, save=False, touch=False, stash_required=False)
         return out
 
     async def page(self, cid: str) -> tuple[dict[str, Any], str] | None:
@@ -269,7 +286,7 @@ class Runtime:
         env = await self.views.env_for(conv.get("owner"))
         woke = self._wake(cid, conv, env)
         if woke is not None:
-            await self._commit(cid, conv, woke, save=False)
+            await self._commit(cid, conv, woke, save=False, stash_required=False)
             conv = woke.conversation
         if conv.get("painted") != cv.top(conv):
             conv = self.conversations[cid] = dict(conv, painted=cv.top(conv))
@@ -361,6 +378,59 @@ class Runtime:
         for cid in idle:
             await self.end(cid)
         return idle
+
+    # -- sessions --
+
+    async def rekey(self, old: str, new: str) -> list[str]:
+        """Give every conversation owned by ``old`` to ``new`` (a session rotated at sign-in); their ids.
+
+        Live ones change under their lock and are saved when the store holds a copy;
+        ones only the store holds (evicted here, or saved by another process) are
+        loaded, changed and saved. A conversation whose save fails keeps its old
+        owner (logged): sign-in goes on, that page is not carried over.
+        """
+        moved: list[str] = []
+        for cid in [c for c, conv in self.conversations.items() if conv.get("owner") == old]:
+            async with self.locked(cid):
+                conv = self.conversations.get(cid)
+                if conv is None or conv.get("owner") != old:
+                    continue
+                changed = dict(conv, owner=new)
+                if cid in self.persisted and await self._save_rekeyed(changed) is None:
+                    continue
+                self.conversations[cid] = changed
+                moved.append(cid)
+        load_all = getattr(self.store, "load_all", None)
+        if not self.saved.can_load or load_all is None:
+            return moved
+        try:
+            stored: dict[str, dict[str, Any]] = await load_all()
+        except Exception:
+            log.exception("rotating a session: the store could not list its conversations")
+            return moved
+        for cid, conv in stored.items():
+            if conv.get("owner") != old or conv.get("ended") or cid in self.conversations:
+                continue
+            async with self.locked(cid):
+                if cid in self.conversations:  # loaded meanwhile: it was re-keyed above or will be asked again
+                    continue
+                if await self._save_rekeyed(dict(conv, owner=new)) is not None:
+                    moved.append(cid)
+                self.saved.forget(cid)  # this process does not hold it
+        return moved
+
+    async def _save_rekeyed(self, conv: dict[str, Any]) -> str | None:
+        """(Lock held.) Save a conversation with its new owner; ``None`` when that failed (logged)."""
+        cid: str = conv["id"]
+        try:
+            await self.saved.save(conv)
+        except StaleWrite:
+            self._drop(cid)  # another process moved it on: it answers for it
+            return None
+        except NotSaved:
+            log.error("rotating a session: conversation %s keeps its old owner (the store failed)", cid)
+            return None
+        return cid
 
     # -- introspection (tests, benchmarks, hosts) --
 

@@ -35,6 +35,8 @@ class Sessions:
         self._verified: dict[str, tuple[str, float]] = {}
         self._owners: dict[str, str] = {}
         self._by_header: dict[str, tuple[str, float]] = {}  # Cookie header -> (owner, issued at)
+        #: Session ids given up at a rotation (sid -> when), refused by :meth:`read` in this process.
+        self._revoked: dict[str, float] = {}
 
     def read(self, conn: HTTPConnection) -> str | None:
         """The session id from a valid cookie, or ``None``.
@@ -62,8 +64,8 @@ class Sessions:
                     self._verified.clear()
                 self._verified[raw] = known
             sid, issued_at = known
-            if now - issued_at > self.max_age:
-                continue  # expired: as good as no cookie
+            if now - issued_at > self.max_age or sid in self._revoked:
+                continue  # expired or rotated away: as good as no cookie
             return sid, issued_at
         return None
 
@@ -77,7 +79,26 @@ class Sessions:
         sid = self.read(conn)
         if sid is not None:
             return sid, False
-        return secrets.token_urlsafe(24), True
+        return self.mint(), True
+
+    def mint(self) -> str:
+        """A new random session id."""
+        return secrets.token_urlsafe(24)
+
+    def revoke(self, sid: str) -> None:
+        """Refuse ``sid``'s cookie from now on (in this process): its session was rotated away.
+
+        Entries older than ``max_age`` are dropped (such a cookie has expired anyway);
+        beyond 65,536 the oldest go first.
+        """
+        now = time.time()
+        self._revoked[sid] = now
+        self._by_header.clear()  # owners proved by a Cookie header: one may carry ``sid``
+        while self._revoked:
+            first, when = next(iter(self._revoked.items()))
+            if now - when <= self.max_age and len(self._revoked) <= 65536:
+                break
+            del self._revoked[first]
 
     def owner(self, sid: str) -> str:
         """What a conversation stores about the session that minted it."""

@@ -86,6 +86,8 @@ class Streams:
         self.per_session = max(1, per_session)
         self._by_cid: dict[str, list[Stream]] = {}
         self._by_owner: dict[str, list[Stream]] = {}
+        #: False once the server is stopping: every stream is closed, new ones end at once.
+        self.accepting = True
 
     def get(self, cid: str) -> list[Stream] | None:
         """The open streams of ``cid`` (``None`` when there are none)."""
@@ -101,8 +103,15 @@ class Streams:
         return list(self._by_cid.items())
 
     def attach(self, cid: str, page: str, owner: str | None = None) -> Stream:
-        """Open a stream for ``page``; beyond the bounds the oldest stream is displaced."""
+        """Open a stream for ``page``; beyond the bounds the oldest stream is displaced.
+
+        While the server stops the stream is not kept: it ends after what was
+        queued on it (a snapshot), and the page reconnects elsewhere.
+        """
         stream = Stream(page, cid, owner)
+        if not self.accepting:
+            offer(stream, None)
+            return stream
         mine = self._by_cid.setdefault(cid, [])
         mine.append(stream)
         if owner is not None:
@@ -141,6 +150,11 @@ class Streams:
     def close_all(self) -> None:
         for cid in list(self._by_cid):
             self.close(cid)
+
+    def stop(self) -> None:
+        """The server is stopping: end every stream (the pages reconnect) and keep no new one."""
+        self.accepting = False
+        self.close_all()
 
     def push(self, cid: str, fragments: list[Fragment], *, since: int, to: int, exclude: str | None = None) -> bool:
         """Send one fold's fragments to every open page of ``cid`` but ``exclude``; true if any got it.

@@ -59,8 +59,9 @@ class Harness:
     ``raise_errors`` (default ``True``): an exception caught by the kernel
     (a handler, hook or render raising) is raised again from the step that ran
     it, after the conversation has been rolled back and :attr:`error` set.
-    ``debug`` (default ``True``): error banners show the exception's text, as
-    under ``Stube(debug=True)``; ``debug=False`` shows what production users see.
+    ``debug`` (default ``True``): error banners show the exception's text and
+    templates are strict (an undefined name is an error), as under
+    ``Stube(debug=True)``; ``debug=False`` shows what production users see.
     """
 
     def __init__(self, root: Component | type[Component], *, templates: Sequence[str | Path] = (),
@@ -70,7 +71,9 @@ class Harness:
         self.stash = stash
         self.raise_errors = raise_errors
         # A test is a debugging session: banners carry the exception's text (as Stube(debug=True) does).
-        self.env = Env(Templates(templates), app=app, history_limit=history_limit, stash=stash, debug=debug)
+        # Templates are strict then too: a typo such as {{ self.itmes }} fails the test, not the user.
+        self.env = Env(Templates(templates, strict=debug), app=app, history_limit=history_limit, stash=stash,
+                       debug=debug)
         #: Every command the kernel emitted and nobody drove yet.
         self.commands: list[Command] = []
         #: Fragments of the most recent step.

@@ -11,6 +11,7 @@ import pytest
 import stube
 from stube import BadPayload, Component, Event, StateError, UnknownEvent, call, event
 from stube.component import lookup
+from stube.kernel import Env, boot
 from stube.payload import convert_value
 from stube.testing import Harness
 
@@ -239,8 +240,8 @@ def test_unconverted_strings_reach_the_handler_unchanged() -> None:
     ("plain", str, "plain"),
     (["first", "last"], str, "last"),          # repeated form keys: the last one wins
     (["3", "4"], int, 4),
-    ("", Optional[int], None),
-    ("5", Optional[int], 5),
+    ("", Optional[int], None),  # noqa: UP045 (typing.Optional is what the test is about)
+    ("5", Optional[int], 5),  # noqa: UP045
     ("5", int | None, 5),
     ("b", Literal["a", "b"], "b"),
 ])
@@ -400,6 +401,10 @@ def test_non_json_state_in_a_called_spec_fails_the_dispatch_that_made_it() -> No
 def test_non_json_state_in_the_root_fails_at_mint() -> None:
     with pytest.raises(StateError, match="Bag.bag"):
         Harness(Bag({1}))
+    out = boot(Bag({1}), Env(debug=True))
+    assert isinstance(out.error, StateError) and "Bag.bag" in str(out.error)
+    (page,) = out.fragments
+    assert page.kind == "page" and "Bag.bag: a set is not JSON" in page.html
 
 
 def test_json_subclasses_are_stored_as_their_base_types() -> None:

@@ -126,8 +126,13 @@ def test_strict_file_templates_name_the_file(tmp_path: Any) -> None:
 
 
 def test_lenient_templates_render_an_undefined_name_empty() -> None:
-    h = Harness(Typo())
+    h = Harness(Typo(), debug=False)  # production: an undefined name renders empty
     assert h.error is None and "<li>a</li>" in h.html()
+
+
+def test_a_harness_has_strict_templates_as_debug_does() -> None:
+    with pytest.raises(Exception, match="itmes"):
+        Harness(Typo())
 
 
 # -- admit and run --------------------------------------------------------------

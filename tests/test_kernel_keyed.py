@@ -300,7 +300,8 @@ def test_rerender_parent_morphs_the_parent_once_instead_of_inserting() -> None:
             self.label = label
 
     class Shelf(Component):
-        template_string = '<div {{ root() }}><p class="count">{{ self.names|length }} items</p>{{ keyed("items", tag="ul") }}</div>'
+        template_string = ('<div {{ root() }}><p class="count">{{ self.names|length }} items</p>'
+                           '{{ keyed("items", tag="ul") }}</div>')
 
         def __init__(self) -> None:
             self.names = ["a"]

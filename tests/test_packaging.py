@@ -64,7 +64,8 @@ def test_the_wheel_installs_into_a_fresh_venv_and_renders_with_its_own_templates
 
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
-    assert {"stube/__init__.py", "stube/kernel.py", "stube/testing.py", "stube/templates/stube/_smoke.html"} <= names
+    assert {"stube/__init__.py", "stube/kernel.py", "stube/testing.py", "stube/templates/stube/_smoke.html",
+            "stube/py.typed", "stube/flows/__init__.py", "stube/store/sqlite.py", "stube/stash/actor.py"} <= names
     assert any(n.startswith("stube/static/") for n in names)
     assert not any(n.split("/")[0] in ("tests", "bench", "demos", "templates", "static") for n in names)
 

@@ -251,7 +251,13 @@ class Stash:
         finally:
             actor.users -= 1
             actor.last_used = loop.time()
-            if actor.timer is None and not self._closed:
+            if actor.users == 0 and actor.state is None and self._actors.get(key) is actor:
+                # A session with nothing stored (a crawler's, a first page view) keeps nothing in
+                # memory: a page-view flood must not pin an actor per session for ``idle`` seconds.
+                if actor.timer is not None:
+                    actor.timer.cancel()
+                del self._actors[key]
+            elif actor.timer is None and not self._closed:
                 actor.timer = loop.call_later(self.idle, self._release, actor)
 
     def _release(self, actor: _Actor) -> None:
