@@ -1,6 +1,6 @@
 """What hostile page-view traffic costs a stube process (issue 10, item 2).
 
-(a) Memory: 20,000 page views of the gallery's ``/counter`` by a crawler (no cookies, so every
+(a) Memory: 10,000 page views (``--views``) of the gallery's ``/counter`` by a crawler (no cookies, so every
     view is a new session and a new conversation), in-process through Starlette's TestClient,
     with the default settings and with ``Stube(max_conversations=1_000)``. Each configuration
     runs in a fresh child process; it prints the growth of the resident set (VmRSS), with
@@ -9,7 +9,7 @@
     ``start()`` arms a timer); then the server's CPU seconds over the next 5 s are read from
     ``/proc/<pid>/stat``, next to the same 5 s measured before any view.
 
-    .venv/bin/python bench/hostile.py [--views 20000] [--clock-views 1000] [--idle 5]
+    .venv/bin/python bench/hostile.py [--views 10000] [--clock-views 1000] [--idle 5]
 
 Bounded: every loop has a fixed count and the server is stopped at the end. It prints numbers
 and asserts nothing.
@@ -183,7 +183,7 @@ def clock_cpu(views: int, idle: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--views", type=int, default=20_000)
+    parser.add_argument("--views", type=int, default=10_000)  # about 30 s; the figures are per view
     parser.add_argument("--clock-views", type=int, default=1_000)
     parser.add_argument("--idle", type=float, default=5.0)
     parser.add_argument("--tracemalloc", action="store_true",

@@ -60,14 +60,14 @@ def pinned(cpu: int) -> list[str]:
 class Uvicorn:
     """``uvicorn <app>`` (one worker, pinned to CPU 0) on a free 127.0.0.1 port."""
 
-    def __init__(self, app: str, *, app_dir: Path | None = None) -> None:
+    def __init__(self, app: str, *, app_dir: Path | None = None, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         extra = ["--app-dir", str(app_dir)] if app_dir else []
         self.proc = subprocess.Popen(
             [*pinned(0), sys.executable, "-m", "uvicorn", app, *extra, "--host", "127.0.0.1",
              "--port", str(self.port), "--log-level", "warning", "--no-access-log"],
-            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
         )
         deadline = time.monotonic() + 20
         while True:

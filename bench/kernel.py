@@ -45,7 +45,6 @@ import jinja2  # noqa: E402
 from markupsafe import escape  # noqa: E402
 
 from stube import Component, event  # noqa: E402
-from stube import kernel as kernel_module  # noqa: E402
 from stube.kernel import Event, run  # noqa: E402
 from stube.testing import Harness  # noqa: E402
 
@@ -229,12 +228,14 @@ def stubbed_render() -> Iterator[None]:
     """Dispatch without rendering: what the kernel's bookkeeping costs by itself."""
     from markupsafe import Markup
 
-    real = kernel_module.render_instance
-    kernel_module.render_instance = lambda rs, iid: Markup(f'<div id="{iid}"></div>')
+    from stube import paint  # the kernel paints through stube.paint since the split
+
+    real = paint.render_instance
+    paint.render_instance = lambda rs, iid: Markup(f'<div id="{iid}"></div>')  # type: ignore[assignment]
     try:
         yield
     finally:
-        kernel_module.render_instance = real
+        paint.render_instance = real
 
 
 def dispatcher(h: Harness, iid: str, name: str) -> Callable[[], Any]:

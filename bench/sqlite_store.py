@@ -75,6 +75,30 @@ async def run(kind: str, size: int, events: int, folder: Path) -> tuple[float, f
     return written / events, events / elapsed, events / saving
 
 
+async def through_runtime(kind: str, size: int, events: int, folder: Path) -> tuple[float, float]:
+    """(CPU µs, wall µs) per event folded by the Runtime (lock, kernel, durable save, commit) on a page of ``size``."""
+    from stube.kernel import Env, Event
+    from stube.runtime import Runtime
+    from tests.store_support import Page
+
+    store = make(kind, folder)
+    rt = Runtime(env=Env(), store=store)
+    await rt.start()
+    try:
+        out = await rt.mint(Page(size), owner="bench", principal=None, mount="/", base="")
+        conv = out.conversation
+        cid = conv["id"]
+        item = conv["instances"][conv["stack"][0]]["keyed"]["items"]["iids"]["k0"]
+        for _ in range(10):  # used (first save), and a history window
+            await rt.apply(cid, Event(item, "inc"))
+        cpu, wall = time.process_time(), time.perf_counter()
+        for _ in range(events):
+            await rt.apply(cid, Event(item, "inc"))
+        return ((time.process_time() - cpu) / events * 1e6, (time.perf_counter() - wall) / events * 1e6)
+    finally:
+        await rt.shutdown()
+
+
 async def concurrent_saves(kind: str, folder: Path, total: int) -> float:
     """Saves per second with 100 conversations saving at once (each its own event, one at a time)."""
     store = make(kind, folder)
@@ -128,6 +152,19 @@ async def main(quick: bool, base: str | None) -> None:
             ratio = f"{b1000 / b1:>11.2f}x" if b1 else f"{'-':>12}"
             print(f"{kind:8} {'1000:1':>6} {ratio} {e1 / e1000:>9.2f}x {v1 / v1000:>9.2f}x"
                   "  (bytes, time per event, time per save)")
+        print("through the runtime (Runtime.apply: lock, kernel, save, commit), one event on one of N keyed items:")
+        for kind in ("memory", "sqlite"):
+            times = {}
+            for size in (1, 1000):
+                sub = folder / f"{kind}-runtime-{size}"
+                sub.mkdir()
+                n = (300 if kind == "sqlite" else 2000) // (4 if quick else 1)
+                times[size] = await through_runtime(kind, size, n, sub)
+                cpu, wall = times[size]
+                print(f"{kind:8} {size:>6} {cpu:>10,.0f} CPU µs/event {wall:>10,.0f} wall µs/event")
+            ratio = times[1000][0] / times[1][0]
+            print(f"{kind:8} {'1000:1':>6} {ratio:>10.2f}x CPU time (wall {times[1000][1] / times[1][1]:.2f}x)  "
+                  f"target <= 1.3x: {'met' if ratio <= 1.3 else 'NOT met'}")
         print("100 conversations saved concurrently (group commit for sqlite, group folder sync for file):")
         for kind in ("file", "sqlite"):
             sub = folder / f"{kind}-concurrent"

@@ -110,7 +110,8 @@ def lookup(name: str) -> type[Component]:
 
     Raises ``LookupError`` naming the type when its module was never imported.
     """
-    return REGISTRY.lookup(name)
+    cls = _registry.get(name)  # the registry's dict itself: one call per lookup on the event path
+    return cls if cls is not None else REGISTRY.lookup(name)
 
 
 def find_type(name: str) -> type[Component] | None:
@@ -267,7 +268,11 @@ def capture(obj: Component) -> dict[str, Any]:
 
 def capture_json(obj: Component) -> dict[str, Any]:
     """A validated JSON copy of the object's state; the error names class and attribute."""
-    return copy_attributes(capture(obj), type(obj).__qualname__)
+    d = obj.__dict__
+    if IID_KEY in d:  # capture(), inlined: this runs once per event
+        d = dict(d)
+        del d[IID_KEY]
+    return copy_attributes(d, type(obj).__qualname__)
 
 
 def build(cls: type[Component], state: dict[str, Any], iid: str, *, copy: bool) -> Component:

@@ -5,21 +5,8 @@ context variable the kernel sets around every dispatch and render. Outside
 one they return ``None``. Greenlet flows carry their own ``contextvars``
 context, so the same readers work inside ``ask()``-based code.
 
-The kernel's context variables, all here (this module imports nothing from stube):
-
-========================  ===========================  ==================================
-variable                  bound by                     read by
-========================  ===========================  ==================================
-``_ambient``              ``ambient`` (kernel entry    ``app()``, ``principal()``,
-                          points, ``render_page``)     ``conversation_id()``
-``render_frame``          ``render.render_instance``   the template helpers
-                                                       (``rendering()``), ``render_string``
-``_flow_host``            ``host_flows`` (lifecycle    ``flow_host()`` (flows)
-                          ``invoke``)
-========================  ===========================  ==================================
-
-The runtime's own ``ContextVar`` (the current runtime) still lives in
-``stube.runtime``.
+Every context variable of the package is here (this module imports nothing
+from stube); ``docs/internals.md`` has the table of who binds and who reads each.
 """
 
 from __future__ import annotations
@@ -36,7 +23,9 @@ class Ambient:
     cid: str | None = None
 
 
-_ambient: ContextVar[Ambient] = ContextVar("stube_ambient", default=Ambient())  # noqa: B039 (frozen)
+#: What the readers below return (bound by ``ambient`` and by the kernel's entry points).
+AMBIENT: ContextVar[Ambient] = ContextVar("stube_ambient", default=Ambient())  # noqa: B039 (frozen)
+_ambient = AMBIENT
 
 
 def app() -> Any:
@@ -94,7 +83,8 @@ class FlowHost(Protocol):
 
 
 #: The fold whose user code is running (bound around every handler and hook).
-_flow_host: ContextVar[FlowHost | None] = ContextVar("stube_flow_host", default=None)
+FLOW_HOST: ContextVar[FlowHost | None] = ContextVar("stube_flow_host", default=None)
+_flow_host = FLOW_HOST
 
 
 def flow_host() -> FlowHost | None:
@@ -140,3 +130,25 @@ def rendering(helper: str) -> RenderFrame:
     if frame is None:
         raise RuntimeError(f"{helper}() is a template helper: call it while a component renders")
     return frame
+
+
+# -- the runtime -------------------------------------------------------------------
+
+
+class Publisher(Protocol):
+    """What ``stube.publish`` needs of the scheduler a fold runs under."""
+
+    @property
+    def running(self) -> bool: ...
+
+    def publish(self, topic: str, message: Any) -> int: ...
+
+
+#: The scheduler of the fold in progress: ``stube.publish`` inside a handler targets its own app
+#: (bound by ``Runtime.apply`` and ``Runtime.mint`` around the kernel call).
+SCHEDULER: ContextVar[Publisher | None] = ContextVar("stube_scheduler", default=None)
+
+
+#: The generator flow whose code is running (``stube.flows.live``: bound while a generator flow's code
+#: runs, read by ``remember`` and the flows' error hints).
+GEN_FLOW: ContextVar[Any] = ContextVar("stube_gen_flow", default=None)

@@ -21,6 +21,7 @@ from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
+from urllib.parse import unquote_plus
 
 from starlette.datastructures import FormData, Headers, UploadFile
 from starlette.formparsers import FormParser, MultiPartParser
@@ -36,6 +37,9 @@ FILES = "files"
 _MULTIPART = "multipart/form-data"
 _URLENCODED = "application/x-www-form-urlencoded"
 _VERSION = re.compile(r"[0-9]{1,18}")
+#: A small urlencoded body of plain ``name=value`` pairs (under 1,000 fields: 4 KB holds fewer).
+_PAIR = rb"[A-Za-z0-9_.~%+\-]+=[A-Za-z0-9_.~%+\-]*"
+_PAIRS = re.compile(_PAIR + rb"(?:&" + _PAIR + rb")*")
 #: Posted keys that belong to the machinery, not to the page's author (htmx's and stube's own).
 _MACHINERY_PREFIXES = ("hx-", "hx_", "htmx", "stube", "_stube")
 #: (component type, input name) pairs already warned about; bounded so a debug server cannot grow
@@ -90,6 +94,8 @@ def cap_for(headers: Headers, max_body: int, max_upload: int) -> int:
 async def read_body(request: Request, cap: int) -> bytes:
     """The whole body, or :class:`Refused` 413 past ``cap`` bytes (400 if the client went away)."""
     declared = request.headers.get("content-length", "")
+    if declared == "0":
+        return b""  # htmx posts most events without a body: nothing to stream
     if declared.isascii() and declared.isdigit() and int(declared) > cap:
         raise Refused(413, f"request body over {cap} bytes")
     chunks = []
@@ -158,11 +164,33 @@ def to_payload(query: Iterable[tuple[str, str]], fields: dict[str, Any], uploads
 
 
 async def read_form(request: Request, *, max_body: int, max_upload: int, wants_files: bool) -> Form:
-    """Everything an event request carried, under the size caps."""
-    cap = cap_for(request.headers, max_body, max_upload)
+    """Everything an event request carried, under the size caps.
+
+    An event's body is usually empty or a few ``name=value`` pairs (``hx-vals``):
+    those are split here, the way Starlette's parser would, without building one.
+    """
+    headers = request.headers
+    ctype = headers.get("content-type", "")
+    cap = max_upload if ctype.startswith(_MULTIPART) else max_body
     body = await read_body(request, cap)
-    fields, uploads = await parse_form(body, request.headers, cap)
-    payload = to_payload(request.query_params.multi_items(), fields, uploads, wants_files=wants_files)
+    fields: dict[str, Any]
+    if not body:
+        fields, uploads = {}, Uploads()
+    elif len(body) <= 4096 and ctype.startswith(_URLENCODED) and _PAIRS.fullmatch(body):
+        fields, uploads = {}, Uploads()
+        for pair in body.decode("latin-1").split("&"):
+            key, _, value = pair.partition("=")
+            key = unquote_plus(key)
+            if key in fields:
+                _add(fields, key, unquote_plus(value))
+            elif key != FILES:
+                fields[key] = unquote_plus(value)
+    else:
+        fields, uploads = await parse_form(body, headers, cap)
+    if request.scope.get("query_string") or uploads.files or wants_files:
+        payload = to_payload(request.query_params.multi_items(), fields, uploads, wants_files=wants_files)
+    else:
+        payload = dict(fields)  # what to_payload() makes of fields alone
     return Form(payload, fields, uploads)
 
 

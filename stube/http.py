@@ -50,7 +50,7 @@ from . import kernel, paint, wire
 from .bus import Bus
 from .component import Component, lookup
 from .errors import BadPayload, NotSaved, UnknownEvent
-from .forms import FILES, check_fields, read_form, seen_version, warn_unlisted
+from .forms import check_fields, read_form, seen_version, warn_unlisted
 from .fragments import Fragment
 from .inspector import inspect as inspect_instance
 from .jsonstate import json_copy
@@ -177,7 +177,7 @@ class Stube:
             settings=Settings(ttl=conversation_ttl, reaper_interval=reaper_interval, keepalive=sse_keepalive,
                               unused_ttl=unused_ttl, max_conversations=max_conversations,
                               max_streams=max_streams, max_streams_per_session=max_streams_per_session),
-            ended_html=self.pages.ended, bus=bus,
+            bus=bus,
         )
         self.bus = self.runtime.bus
         self._start_lock = asyncio.Lock()
@@ -361,36 +361,48 @@ class Stube:
     # -- events --
 
     async def _event(self, request: Request) -> Response:
-        cid, iid, name = (request.path_params[k] for k in ("cid", "iid", "name"))
+        """One event, in one pass: checks in the contract's order, then the body, then the fold.
+
+        The conversation is fetched and the handler resolved once (``kernel.admit``),
+        before the body is read; ``Runtime.apply`` folds under the lock without
+        resolving again unless the conversation moved on meanwhile.
+        """
+        params = request.path_params
+        cid, iid, name = params["cid"], params["iid"], params["name"]
         conv = await self._guard(request, cid)
-        if not cv.displayed(conv, iid):
-            # Another process may have moved it on (a dialog it opened holds ``iid``): look again.
-            conv = await self.runtime.fresh(cid) or conv
-        if not cv.displayed(conv, iid):
-            # Gone, or covered by a dialog, or displaced: a double click or a stale tab.
-            return Response(status_code=204)
         try:
-            cls = lookup(conv["instances"][iid]["type"])
-            fn, catch_all = kernel.resolve(cls, Event(iid, name))
+            handler = kernel.admit(conv, iid, name)
+            if handler is None:
+                # Another process may have moved it on (a dialog it opened holds ``iid``): look again.
+                moved = await self.runtime.fresh(cid)
+                if moved is not None and moved is not conv:
+                    conv = moved
+                    handler = kernel.admit(conv, iid, name)
         except UnknownEvent as exc:
             raise Refused(404, str(exc)) from None
         except LookupError:  # a type this process no longer defines
             raise self.pages.gone(request, cid) from None
-        sig = signature(fn, 2 if catch_all else 1)
-        wants_files = any(p.name == FILES for p in sig.params)
+        if handler is None:
+            # Gone, or covered by a dialog, or displaced: a double click or a stale tab.
+            return Response(status_code=204)
         form = await read_form(request, max_body=self.max_body, max_upload=self.max_upload,
-                               wants_files=wants_files)
-        with form.uploads:
-            check_fields(form, cls.fields, self.max_field)
+                               wants_files=handler.wants_files)
+        try:
+            if handler.cls.fields:
+                check_fields(form, handler.cls.fields, self.max_field)
             if self.debug:
-                warn_unlisted(cls, form.fields, sig)
+                warn_unlisted(handler.cls, form.fields, signature(handler.fn, 2 if handler.catch_all else 1))
             event = Event(iid, name, form.payload, form.fields, convert=True)
             try:
-                out = await self.runtime.apply(cid, event, page=request.headers.get("x-stube-page"))
+                out = await self.runtime.apply(cid, event, page=request.headers.get("x-stube-page"),
+                                               handler=handler, admitted=conv)
             except BadPayload as exc:
                 raise Refused(400, str(exc)) from None
             except NotSaved:
                 raise _not_saved(request) from None
+        finally:
+            if form.uploads.files:
+                form.uploads.close()
         return self._respond(request, cid, out)
 
     async def _back(self, request: Request) -> Response:
@@ -422,15 +434,15 @@ class Stube:
             raise self.pages.gone(request, cid)
         now, html = found
         frags = [Fragment(fr.PAGE, target=cid, html=self.pages.step_gone(now) + html), paint.step_fragment(now)]
-        return PartialsResponse(frags, cid=cid, conv=now, since=now.get("version", 0),
-                                ended_html=lambda: self.pages.ended(now))
+        return PartialsResponse(frags, cid=cid, conv=now, since=now.get("version", 0))
 
     async def _guard(self, request: Request, cid: str) -> dict[str, Any]:
         """The checks before a state change, in the contract's order: origin, 410, then 403."""
+        # First, so the session checks run together; a live one needs no call into the runtime.
+        conv = self.runtime.conversations.get(cid) or await self.runtime.conversation(cid)
         why = cross_origin(request, self.trusted_origins)
         if why is not None:
             raise Refused(403, f"cross-origin request refused ({why})")
-        conv = await self.runtime.lookup(cid)
         if conv is None or conv.get("ended"):
             raise self.pages.gone(request, cid)
         if not self.sessions.owns(request, conv):
@@ -448,8 +460,7 @@ class Stube:
             if self.backtrack and not conv.get("ended"):
                 target += f"&step={cv.step_of(conv)}"  # a JS-off browser's history entry names the step
             return RedirectResponse(target, status_code=303, headers=dict(NO_STORE))
-        return PartialsResponse(out.fragments, cid=cid, conv=conv, since=out.since,
-                                ended_html=lambda: self.pages.ended(conv))
+        return PartialsResponse(out.fragments, cid=cid, conv=conv, since=out.since)
 
     # -- server push, assets, health --
 

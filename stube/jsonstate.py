@@ -42,10 +42,16 @@ def _fast(value: Any) -> Any:
     if t is int or t is bool or value is None:
         return value
     if t is dict:
-        for k in value:
+        out = {}
+        for k, v in value.items():
             if type(k) is not str or not (k.isascii() or _search(k) is None):
                 raise _Slow
-        return {k: _fast(v) for k, v in value.items()}
+            tv = type(v)
+            if tv is int or tv is bool or v is None or (tv is str and v.isascii()):
+                out[k] = v  # scalars inline: a component's state is mostly flat
+            else:
+                out[k] = _fast(v)
+        return out
     if t is list:
         return [_fast(v) for v in value]
     if t is float and math.isfinite(value):

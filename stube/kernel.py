@@ -21,15 +21,15 @@ from . import conversation as cv
 from . import effects as fx
 from . import fragments as fr
 from . import lifecycle, paint
-from .component import Component, as_embed, lookup, spec_from
-from .context import ambient
+from .component import Component, _registry, as_embed, lookup, spec_from
+from .context import AMBIENT, Ambient, ambient
 from .errors import EffectError, error_message
 from .fragments import Fragment
 from .jsonstate import is_json
 from .keyed import reconcile
 from .lifecycle import Handler, as_effects
 from .paint import BANNER_EVENTS, DISMISS, RESTART, banner_html, render_page, url_of
-from .payload import bind
+from .payload import FILES, bind, signature
 from .txn import Command, Env, StashWrite, Txn
 
 __all__ = ["BANNER_EVENTS", "DISMISS", "RESTART", "Command", "Env", "Event", "Handler", "Outcome",
@@ -102,17 +102,36 @@ def resolve(cls: type[Component], event: Event) -> tuple[Callable[..., Any], boo
 def admit(conv: dict[str, Any], iid: str, name: str, *, internal: bool = False) -> Handler | None:
     """Check a browser event once: ``None`` when ``iid`` is not on the page (HTTP 204).
 
-    An unknown event name raises :class:`UnknownEvent` (HTTP 404). Pass the
-    result to :func:`run` so it does not resolve again.
+    An unknown event name raises :class:`UnknownEvent` (HTTP 404), a type this
+    process no longer defines ``LookupError``. Pass the result to :func:`run`
+    so it does not resolve again.
     """
     if conv.get("ended") or not cv.displayed(conv, iid):
         return None
-    cls = lookup(conv["instances"][iid]["type"])
+    type_name = conv["instances"][iid]["type"]
+    cls = _registry.get(type_name) or lookup(type_name)  # lookup() raises for an unknown name
     if name in BANNER_EVENTS:
         if cv.top(conv) != iid:
             raise lifecycle.unknown_event(cls, name)
         return Handler(cls, _banner_button, False)
-    return Handler(cls, *lifecycle.method_for(cls, name, internal=internal))
+    key = (cls, name)
+    handler = _HANDLERS.get(key) if not internal else None
+    # The method itself is the cache's check: a class patched since still resolves afresh.
+    if handler is None or getattr(cls, name, None) is not handler.fn:
+        fn, catch_all = lifecycle.method_for(cls, name, internal=internal)
+        wants_files = any(p.name == FILES for p in signature(fn, 2 if catch_all else 1).params)
+        handler = Handler(cls, fn, catch_all, wants_files)
+        if not internal and not catch_all:  # a catch-all takes any name: caching those grows without bound
+            if len(_HANDLERS) >= 4096:
+                _HANDLERS.clear()
+            _HANDLERS[key] = handler
+    return handler
+
+
+#: ``(class, event name) -> Handler`` of browser events that resolved (bounded).
+_HANDLERS: dict[tuple[type[Component], str], Handler] = {}
+#: The same for internal events (timers, messages, io results), which reach more methods.
+_INTERNAL: dict[tuple[type[Component], str], Handler] = {}
 
 
 # -- the scaffolding every entry point shares -------------------------------------
@@ -213,8 +232,16 @@ def run(conv: dict[str, Any], event: Event, env: Env, handler: Handler | None = 
     if event.name in BANNER_EVENTS:
         return _banner_event(conv, event, env)
     if handler is None:
-        cls = lookup(rec["type"])
-        fn, catch_all = resolve(cls, event)
+        cls = _registry.get(rec["type"]) or lookup(rec["type"])
+        cached = _HANDLERS.get((cls, event.name)) if not event.internal else _INTERNAL.get((cls, event.name))
+        if cached is not None and getattr(cls, event.name, None) is cached.fn:
+            fn, catch_all = cached.fn, cached.catch_all  # a timer, message or io result resolved before
+        else:
+            fn, catch_all = resolve(cls, event)
+            if event.internal and not catch_all:
+                if len(_INTERNAL) >= 4096:
+                    _INTERNAL.clear()
+                _INTERNAL[cls, event.name] = Handler(cls, fn, catch_all)
     else:
         cls, fn, catch_all = handler.cls, handler.fn, handler.catch_all
     if catch_all:
@@ -226,20 +253,23 @@ def run(conv: dict[str, Any], event: Event, env: Env, handler: Handler | None = 
     fields = cls.fields
     lifted = {k: v[-1] if isinstance(v, list) and v else v for k, v in event.fields.items() if k in fields} \
         if fields and event.fields else None
-
-    def prepare(obj: Component) -> None:
+    # _fold and _session, inlined: this is the path every browser event takes.
+    iid = event.iid
+    tx = Txn(conv, env, _FOLD)
+    token = AMBIENT.set(Ambient(env.app, conv.get("principal"), conv["id"]))
+    try:
+        effects = lifecycle.invoke(tx, iid, fn, args, kwargs, lift=lifted, cls=cls)
         if lifted:
-            obj.__dict__.update(lifted)
-
-    def step(tx: Txn) -> None:
-        effects = lifecycle.invoke(tx, event.iid, fn, args, kwargs, prepare=prepare)
-        if lifted:
-            tx.lifted = _typed(tx, event.iid, lifted)
-        tx.fold(effects, event.iid)
-        if tx.stack and not tx.ended:  # a rewind to an ended step has nothing to project
+            tx.lifted = _typed(tx, iid, lifted)
+        if effects:
+            tx.fold(effects, iid)
+        if tx.stack and not tx.conv.get("ended"):  # a rewind to an ended step has nothing to project
             paint.project_url(tx)
-
-    return _fold(conv, env, step, phase="handle", blame=event.iid, record=True)
+        return _outcome(tx, record=True)
+    except Exception as exc:
+        return failed(conv, env, iid, exc, "handle", tx)
+    finally:
+        AMBIENT.reset(token)
 
 
 def _banner_event(conv: dict[str, Any], event: Event, env: Env) -> Outcome:

@@ -15,10 +15,10 @@ from typing import Any
 
 from . import conversation as cv
 from . import effects as fx
-from .component import HOOKS, Component, as_embed, build, capture_json, find_type, is_event
-from .context import host_flows, unhost_flows
+from .component import HOOKS, IID_KEY, Component, as_embed, build, capture_json, find_type, is_event
+from .context import FLOW_HOST
 from .errors import EffectError, UnknownEvent
-from .jsonstate import is_json, json_copy
+from .jsonstate import copy_attributes, is_json, json_copy
 from .txn import Command, StashWrite, Txn
 
 log = logging.getLogger("stube")
@@ -55,6 +55,8 @@ class Handler:
     cls: type[Component]
     fn: Callable[..., Any]
     catch_all: bool
+    #: The method takes a ``files`` argument (the HTTP layer then always passes the uploads).
+    wants_files: bool = False
 
 
 def method_for(cls: type[Component], name: str, *, internal: bool = False) -> tuple[Callable[..., Any], bool]:
@@ -139,18 +141,26 @@ def receiver(cls: type[Component], name: str, *, private: bool = False) -> Calla
 
 def invoke(tx: Txn, iid: str, fn: Callable[..., Any], args: tuple[Any, ...] = (),
            kwargs: Mapping[str, Any] | None = None, *, keep: bool = True,
-           prepare: Callable[[Component], None] | None = None) -> list[fx.Effect]:
-    """Run ``fn`` on a live object rebuilt from ``iid``'s state; ``keep`` commits what it changed."""
+           lift: Mapping[str, Any] | None = None, cls: type[Component] | None = None) -> list[fx.Effect]:
+    """Run ``fn`` on a live object rebuilt from ``iid``'s state; ``keep`` commits what it changed.
+
+    ``lift`` (form fields the component declared) is set on the object before ``fn`` runs;
+    ``cls`` is ``iid``'s class when the caller resolved it already.
+    """
     rec = tx.instances[iid]
-    cls = tx.cls_of(iid)
-    obj = build(cls, rec["state"], iid, copy=True)
-    if prepare is not None:
-        prepare(obj)
-    token = host_flows(tx)
+    if cls is None:
+        cls = tx.cls_of(iid)
+    obj = cls.__new__(cls)  # build(copy=True), inlined: the handler gets containers of its own
+    state = json_copy(rec["state"])
+    state[IID_KEY] = iid
+    obj.__dict__ = state
+    if lift:
+        obj.__dict__.update(lift)
+    token = FLOW_HOST.set(tx)  # host_flows(), inlined: once per handler
     try:
         result = fn(obj, *args, **(kwargs or {}))
     finally:
-        unhost_flows(token)
+        FLOW_HOST.reset(token)
     if keep:
         commit(tx, iid, obj)
     if result is None:  # the common case: skip building the error label
@@ -163,7 +173,11 @@ def commit(tx: Txn, iid: str, obj: Component) -> None:
     rec = tx.instances.get(iid)
     if rec is None:
         return
-    state = capture_json(obj)
+    d = obj.__dict__  # capture_json(), inlined: once per handler
+    if IID_KEY in d:
+        d = dict(d)
+        del d[IID_KEY]
+    state = copy_attributes(d, type(obj).__qualname__)
     old = rec["state"]
     # 1 == 1.0 == True, yet they render and serialise differently: a top-level retype counts.
     if state != old or any(type(v) is not type(old[k]) for k, v in state.items()):
@@ -172,7 +186,7 @@ def commit(tx: Txn, iid: str, obj: Component) -> None:
             changes = {k: state[k] for k in cls.stash if k in state and state.get(k) != old.get(k)}
             if changes:
                 tx.commands.append(Command("stash", iid, StashWrite(cls._stube_type, changes, cls.stash_vsn)))
-        tx.put(iid, cv.with_state(rec, state))
+        tx.put(iid, {**rec, "state": state})  # cv.with_state(), inlined
         tx.plan.changed(iid)
 
 

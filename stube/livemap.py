@@ -9,12 +9,10 @@ full (oldest first); after them the least recently used go.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import time
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Container
+from collections.abc import Awaitable, Callable, Container
 from typing import Any
 
 log = logging.getLogger("stube")
@@ -41,19 +39,40 @@ class Locks:
     def __contains__(self, cid: object) -> bool:
         return cid in self._locks
 
-    @contextlib.asynccontextmanager
-    async def __call__(self, cid: str) -> AsyncIterator[None]:
-        entry = self._locks.get(cid)
+    def __call__(self, cid: str) -> _Held:
+        return _Held(self._locks, cid)
+
+
+class _Held:
+    """``async with locks(cid)``: a class, not ``@asynccontextmanager`` (every event takes one)."""
+
+    __slots__ = ("locks", "cid", "entry")
+
+    def __init__(self, locks: dict[str, _Lock], cid: str) -> None:
+        self.locks = locks
+        self.cid = cid
+
+    async def __aenter__(self) -> None:
+        entry = self.locks.get(self.cid)
         if entry is None:
-            entry = self._locks[cid] = _Lock()
+            entry = self.locks[self.cid] = _Lock()
+        self.entry = entry
         entry.users += 1
         try:
-            async with entry.lock:
-                yield
-        finally:
-            entry.users -= 1
-            if entry.users == 0 and self._locks.get(cid) is entry:
-                del self._locks[cid]
+            await entry.lock.acquire()
+        except BaseException:
+            self._leave()
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.entry.lock.release()
+        self._leave()
+
+    def _leave(self) -> None:
+        entry = self.entry
+        entry.users -= 1
+        if entry.users == 0 and self.locks.get(self.cid) is entry:
+            del self.locks[self.cid]
 
 
 class LiveMap:
@@ -64,7 +83,9 @@ class LiveMap:
         #: Loaded from the store, wakeup hooks not run yet.
         self.restored: set[str] = set()
         self._unused: dict[str, None] = {}                    # mint order
-        self._recent: OrderedDict[str, None] = OrderedDict()  # least recently used first
+        # Least recently used first. A plain dict (pop and re-insert moves to the end): an OrderedDict
+        # costs a linked-list node per conversation on top of the entry.
+        self._recent: dict[str, None] = {}
 
     def __len__(self) -> int:
         return len(self.conversations)
@@ -86,14 +107,15 @@ class LiveMap:
     def use(self, cid: str) -> bool:
         """An event or a stream on ``cid``; true when that is its first use."""
         first = self._unused.pop(cid, 0) is None
-        self._recent[cid] = None
-        self._recent.move_to_end(cid)
+        recent = self._recent
+        recent.pop(cid, None)
+        recent[cid] = None
         return first
 
     def seen(self, cid: str) -> None:
         """A reload of a used conversation: it moves to the recent end."""
-        if cid in self._recent:
-            self._recent.move_to_end(cid)
+        if self._recent.pop(cid, 0) is None:
+            self._recent[cid] = None
 
     def is_unused(self, cid: str) -> bool:
         return cid in self._unused

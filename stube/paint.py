@@ -15,7 +15,7 @@ from markupsafe import Markup, escape
 
 from . import conversation as cv
 from . import fragments as fr
-from .component import Component, build, lookup
+from .component import Component, _registry, build, lookup
 from .context import ambient
 from .errors import EffectError, error_message
 from .fragments import Fragment
@@ -32,29 +32,50 @@ GENERIC_ERROR = "Something went wrong."
 
 
 def render_state(tx: Txn) -> RenderState:
-    return RenderState(tx.instances, tx.cid, Urls(tx.conv.get("base") or ""), tx.env.templates)
+    return RenderState(tx.instances, tx.conv["id"], _urls(tx.conv.get("base") or ""), tx.env.templates)
+
+
+def _urls(base: str) -> Urls:
+    urls = _URLS.get(base)
+    if urls is None:
+        if len(_URLS) >= 256:
+            _URLS.clear()
+        urls = _URLS[base] = Urls(base)
+    return urls
+
+
+#: ``base -> Urls`` (a handful per process: the prefixes the app is mounted at).
+_URLS: dict[str, Urls] = {}
 
 
 def paint(tx: Txn) -> list[Fragment]:
     """Render what changed: the whole page if the top frame changed, else each dirty instance."""
     plan = tx.plan
-    if tx.ended:
+    conv = tx.conv
+    if conv.get("ended"):
         return [*plan.extras, Fragment(fr.CLOSE, target=tx.cid, html=ended_html(tx))]
     if not tx.stack:
         return list(plan.extras)
     top = tx.stack[-1]
-    rs = render_state(tx)
-    if tx.conv.get("painted") != top:
-        return _new_page(tx, rs, top)
-    render = [iid for iid in plan.wanted()
-              if iid in tx.instances and iid not in plan.banners and tx.displayed(iid)]
-    chosen = set(render)
-    render = [iid for iid in render if not any(a in chosen for a in tx.ancestors(iid))]
-    out, filled = _placed(tx, rs, covered=set(render))
+    if conv.get("painted") != top:
+        return _new_page(tx, render_state(tx), top)
+    instances, banners = tx.instances, plan.banners
+    wanted = plan.auto if not plan.forced and not plan.own else plan.wanted()  # the common case, inlined
+    render = [iid for iid in wanted if iid in instances and iid not in banners and cv.displayed(conv, iid)]
+    if len(render) > 1:  # one instance has no other to sit inside
+        chosen = set(render)
+        render = [iid for iid in render if not any(a in chosen for a in tx.ancestors(iid))]
+    base = conv.get("base") or ""
+    rs = RenderState(instances, conv["id"], _URLS.get(base) or _urls(base), tx.env.templates)  # render_state()
+    if plan.placed:
+        out, filled = _placed(tx, rs, covered=set(render))
+    else:
+        out, filled = [], set()
     for iid in render:
-        if not _inside(tx, iid, filled):
+        if not filled or not _inside(tx, iid, filled):
             out.append(Fragment(fr.MORPH, target=iid, html=str(render_instance(rs, iid)), source=iid))
-    out.extend(b for b in plan.banners.values() if tx.displayed(b.target))
+    if banners:
+        out.extend(b for b in banners.values() if cv.displayed(conv, b.target))
     out.extend(plan.extras)
     return out
 
@@ -156,10 +177,14 @@ def root_url(tx: Txn) -> tuple[str, str | None] | None:
 
 def project_url(tx: Txn) -> None:
     """Sync ``last_url`` with the root's projection; a move tells the browser (unless ``history()`` did)."""
-    projection = root_url(tx)
-    if projection is None:
+    if not tx.stack:  # root_url(), inlined: every event asks, few roots have a url() hook
         return
-    mode, url = projection
+    root = tx.stack[0]
+    name = tx.instances[root]["type"]
+    cls = _registry.get(name) or lookup(name)  # cls_of(), inlined
+    if "url" not in cls._stube_hooks:
+        return
+    mode, url = url_of(cls, build(cls, tx.instances[root]["state"], root, copy=False))
     if url is None or url == tx.conv.get("last_url"):
         return
     tx.set_top("last_url", url)

@@ -124,12 +124,24 @@ def bind(fn: Callable[..., Any], payload: dict[str, Any], *, convert: bool, skip
     """
     sig = signature(fn, skip)
     kwargs: dict[str, Any] = {}
-    if convert:
+    if convert and FILES in payload:
         payload = _uploads_only_from_parser(payload)
     for p in sig.params:
         if p.name in payload:
             value = payload[p.name]
-            kwargs[p.name] = convert_value(value, p.annotation, p.name) if convert else value
+            if not convert:
+                kwargs[p.name] = value
+                continue
+            ann = p.annotation
+            # The common wire values, converted here exactly as convert_value() would.
+            if type(value) is str and value.isascii():
+                if ann is int and len(value) <= MAX_NUMBER and _INT.fullmatch(value):
+                    kwargs[p.name] = int(value)
+                    continue
+                if ann is str or ann is _EMPTY or ann is Any:
+                    kwargs[p.name] = value
+                    continue
+            kwargs[p.name] = convert_value(value, ann, p.name)
         elif p.required:
             raise BadPayload(f"{getattr(fn, '__qualname__', fn)} needs {p.name!r} in the payload")
     if sig.var_keyword:

@@ -18,7 +18,7 @@ from typing import Any
 
 from . import conversation as cv
 from . import flows
-from .component import generation, registered
+from .component import REGISTRY, registered
 from .errors import NotSaved
 from .kernel import Command, Env
 from .store import InMemoryStore, StaleWrite
@@ -52,6 +52,9 @@ class Persistence:
         #: Several processes read and write this store (``shared = True`` on the store's class):
         #: page views are saved, reloads re-read it, a live flow's conversation is saved pinned.
         self.shared = self.can_load and getattr(store, "shared", False) is True
+        #: Where flows keep their continuations (the runtime's ``Env.live``); empty: no flow is live,
+        #: so a save need not look for one among the instances (a walk of the whole page per save).
+        self.live: Mapping[Any, Any] | None = None
 
     async def load_all(self) -> dict[str, dict[str, Any]]:
         """Every stored conversation that has not ended (a failure propagates: do not start without them)."""
@@ -118,7 +121,7 @@ class Persistence:
         return self.can_load and cid in self.persisted and cid not in self._unsaved
 
     def _holds_live_flow(self, conv: dict[str, Any]) -> bool:
-        if self._keeps_nothing:
+        if self._keeps_nothing or (self.live is not None and not self.live):
             return False
         live = flows.live_continuations(conv)  # looked up at call time: the flows module owns it
         if not live:
@@ -155,8 +158,9 @@ class SessionViews:
 
     def _used(self) -> bool:
         """Does any registered component class declare stash views? (Cached per registry generation.)"""
-        if self._classes[0] != generation():
-            self._classes = (generation(), any(c.stash for c in registered().values()))
+        now = REGISTRY.generation  # an attribute, not generation(): every event asks
+        if self._classes[0] != now:
+            self._classes = (now, any(c.stash for c in registered().values()))
         return self._classes[1]
 
     async def env_for(self, owner: str | None) -> Env:

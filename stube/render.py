@@ -15,7 +15,7 @@ from collections import ChainMap
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote, urlencode
 
 import jinja2
@@ -24,7 +24,7 @@ from jinja2.lexer import Token, TokenStream
 from markupsafe import Markup, escape
 
 from . import context as _context
-from .component import Component, build, lookup
+from .component import IID_KEY, Component, _registry, lookup
 from .context import RenderFrame, render_frame, rendering
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -147,7 +147,7 @@ class Templates:
         self._by_class: dict[type, jinja2.Template | None] = {}
         self._by_source: dict[str, jinja2.Template] = {}
         #: ``on()`` attributes already rendered, by their inputs (see ``on``).
-        self.on_cache: dict[tuple[Any, ...], Markup] = {}
+        self.on_cache: dict[tuple[Any, ...], tuple[str, str]] = {}
 
     def for_class(self, cls: type[Component]) -> jinja2.Template | None:
         tmpl = self._by_class.get(cls, False)
@@ -245,6 +245,11 @@ class _Frame(RenderFrame):
     __slots__ = ()
     scope: RenderState
 
+    def __init__(self, obj: Any, iid: str, scope: RenderState) -> None:  # here, so a render stays in this module
+        self.obj = obj
+        self.iid = iid
+        self.scope = scope
+
 
 def _frame(helper: str) -> _Frame:
     return rendering(helper)  # type: ignore[return-value]
@@ -253,18 +258,27 @@ def _frame(helper: str) -> _Frame:
 def render_instance(rs: RenderState, iid: str) -> Markup:
     """Render one instance (and, through ``slot``/``keyed``, its children)."""
     rec = rs.instances[iid]
-    cls = lookup(rec["type"])
-    obj = build(cls, rec["state"], iid, copy=False)
+    cls = _registry.get(rec["type"]) or lookup(rec["type"])  # lookup() raises for an unknown name
+    obj = cls.__new__(cls)  # build(copy=False), inlined: renders share the stored containers
+    state = dict(rec["state"])
+    state[IID_KEY] = iid
+    obj.__dict__ = state
     rs.rendered.append(iid)
     token = render_frame.set(_Frame(obj, iid, rs))
     try:
         if "render" in cls._stube_hooks:
             return Markup(cls.render(obj))
         templates = rs.templates
-        tmpl = templates.for_class(cls)
+        cached = templates._by_class.get(cls, False)  # for_class()'s cache, read here: once per render
+        tmpl = templates.for_class(cls) if cached is False else cast("jinja2.Template | None", cached)
         if tmpl is None:
             return Markup(f'<div id="{iid}" data-stube-component="{escape(cls._stube_type)}" hidden></div>')
-        return templates.render(tmpl, {SELF: obj})
+        try:  # Templates.render(), inlined
+            return Markup(tmpl.render({SELF: obj}))
+        except UndefinedName:
+            raise  # a child's template: already located
+        except jinja2.UndefinedError as exc:
+            raise UndefinedName(_located(exc, tmpl)) from exc
     finally:
         render_frame.reset(token)
 
@@ -308,13 +322,15 @@ def root(**attributes: Any) -> Markup:
 
     ``<div {{ root(class="card") }}>`` — user classes are appended after stube's own.
     """
-    frame = _frame("root")
+    frame: _Frame | None = render_frame.get()  # type: ignore[assignment]  # every root() has one
+    if frame is None:
+        frame = _frame("root")
     cls = type(frame.obj)
     extra_class = attributes.pop("class", None) or attributes.pop("class_", None)
     attributes.pop("id", None)
     css = cls._stube_css if not extra_class else f"{cls._stube_css} {extra_class}"
     head = f'id="{frame.iid}" data-stube-component="{escape(cls._stube_type)}" class="{escape(css)}"'
-    rest = attrs(attributes)
+    rest = attrs(attributes) if attributes else ""
     return Markup(f"{head} {rest}" if rest else head)
 
 
@@ -350,57 +366,61 @@ def on(event: str, *, trigger: str | None = None, confirm: str | None = None,
     ``hx-confirm``, ``target=`` posts to another instance (an id or a live
     component) of this conversation.
     """
-    frame = _frame("on")
+    frame: _Frame | None = render_frame.get()  # type: ignore[assignment]
+    if frame is None:
+        frame = _frame("on")
     iid = frame.iid
     if target is not None:
         aimed = target.iid if isinstance(target, Component) else str(target)
         if not aimed:
             raise ValueError("on(..., target=) needs a live instance or an instance id")
         iid = aimed
-    # The same attributes are rendered again on every repaint; remember them when the payload
-    # is plain scalars. Types are part of the key: 1 == 1.0 == True, yet they render differently.
+    # The same attributes are rendered again on every repaint; remember them (without the URL, so
+    # one entry serves every conversation) when the payload is plain scalars. Types are part of the
+    # key: 1 == 1.0 == True, yet they render differently.
     rs = frame.scope
     cache = rs.templates.on_cache
     key: tuple[Any, ...] | None = None
+    parts: tuple[str, str] | None = None
     if all(type(v) in _PLAIN for v in payload.values()):
-        key = (rs.urls.base, rs.cid, iid, event, trigger, type(trigger),
-               confirm, type(confirm), *[(k, type(v), v) for k, v in payload.items()])
+        key = (event, trigger, type(trigger), confirm, type(confirm), *[(k, type(v), v) for k, v in payload.items()])
         try:
-            hit = cache.get(key)
+            parts = cache.get(key)
         except TypeError:  # an unhashable trigger or confirm: not cached
-            key = hit = None
-        if hit is not None:
-            return hit
-    out = _on_attrs(rs.urls.event(rs.cid, iid, event), event, trigger, confirm, payload)
-    if key is not None:
-        if len(cache) >= _ON_CACHE_SIZE:
-            cache.clear()
-        cache[key] = out
-    return out
+            key = parts = None
+    if parts is None:
+        parts = _on_parts(event, trigger, confirm, payload)
+        if key is not None:
+            if len(cache) >= _ON_CACHE_SIZE:
+                cache.clear()
+            cache[key] = parts
+    url = escape(f"{rs.urls.base}/_stube/event/{rs.cid}/{iid}/{event}")  # Urls.event()
+    return Markup(f'hx-post="{url}"{parts[0]} formaction="{url}{parts[1]}" formmethod="post"')
 
 
 def event_attrs(url: str, event: str | None = None) -> Markup:
     """What ``on()`` renders for an event URL without payload (the kernel's own banner buttons)."""
-    return _on_attrs(url, event or url.rsplit("/", 1)[-1], None, None, {})
+    name = event or url.rsplit("/", 1)[-1]
+    middle, query = _on_parts(name, None, None, {})
+    return Markup(f'hx-post="{escape(url)}"{middle} formaction="{escape(url)}{query}" formmethod="post"')
 
 
-def _on_attrs(url: str, event: str, trigger: str | None, confirm: str | None,
-              payload: Mapping[str, Any]) -> Markup:
+def _on_parts(event: str, trigger: str | None, confirm: str | None,
+              payload: Mapping[str, Any]) -> tuple[str, str]:
+    """What ``on()`` renders besides the URL: the attributes between, and the no-JS action's query."""
     if not event.isidentifier():
         raise ValueError(f"event names are identifiers, got {event!r}")
-    parts = [f'hx-post="{escape(url)}"']
+    middle = ""
+    query = ""
     if payload:
         vals = json.dumps({k: _wire_value(v) for k, v in payload.items()}, separators=(",", ":"))
-        parts.append(f'hx-vals="{escape(vals)}"')
-        action = url + "?" + urlencode({k: _query_value(v) for k, v in payload.items()}, quote_via=quote)
-    else:
-        action = url
+        middle += f' hx-vals="{escape(vals)}"'
+        query = str(escape("?" + urlencode({k: _query_value(v) for k, v in payload.items()}, quote_via=quote)))
     if trigger:
-        parts.append(f'hx-trigger="{escape(trigger)}"')
+        middle += f' hx-trigger="{escape(trigger)}"'
     if confirm:
-        parts.append(f'hx-confirm="{escape(confirm)}"')
-    parts.append(f'formaction="{escape(action)}" formmethod="post"')
-    return Markup(" ".join(parts))
+        middle += f' hx-confirm="{escape(confirm)}"'
+    return middle, query
 
 
 def slot(name: str) -> Markup:

@@ -10,7 +10,7 @@ turns it into a response and logs one line. Successful events answer a
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -18,7 +18,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response, Strea
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import wire
-from .fragments import Fragment
+from .fragments import HISTORY, STEP, Fragment
 
 log = logging.getLogger("stube.http")
 
@@ -57,16 +57,29 @@ class PartialsResponse(HTMLResponse):
     """
 
     def __init__(self, fragments: Iterable[Fragment], *, cid: str, conv: dict[str, Any],
-                 since: int | None, ended_html: Callable[[], str]) -> None:
+                 since: int | None) -> None:
         fragments = list(fragments)
-        body = wire.partials(fragments, cid=cid, ended_html=ended_html)
+        body = wire.partials(fragments, cid=cid)
         version = conv.get("version", 0)
-        headers = {**NO_STORE, **wire.history_headers(fragments), "X-Stube-Cid": cid,
-                   "X-Stube-From": str(since if since is not None else version),
-                   "X-Stube-To": str(version)}
-        if not body:
-            self.media_type = None  # type: ignore[assignment]  # a 204 carries no body, so no content type either
-        super().__init__(body or None, status_code=200 if body else 204, headers=headers)
+        # The raw headers built here once (what HTMLResponse.__init__ would make of a headers dict).
+        raw = [(b"cache-control", b"no-store")]
+        if any(f.kind == HISTORY or f.kind == STEP for f in fragments):
+            raw += [(k.lower().encode("latin-1"), v.encode("latin-1"))
+                    for k, v in wire.history_headers(fragments).items()]
+        raw += [(b"x-stube-cid", cid.encode("latin-1")),
+                (b"x-stube-from", str(since if since is not None else version).encode("latin-1")),
+                (b"x-stube-to", str(version).encode("latin-1"))]
+        self.background = None
+        if body:
+            self.status_code = 200
+            self.body = body.encode("utf-8")
+            raw += [(b"content-length", str(len(self.body)).encode("latin-1")),
+                    (b"content-type", b"text/html; charset=utf-8")]
+        else:
+            self.status_code = 204  # nothing to swap, the version still moved: no body, no content type
+            self.body = b""
+            self.media_type = None  # type: ignore[assignment]
+        self.raw_headers = raw
 
 
 class EventStream(StreamingResponse):
@@ -101,19 +114,27 @@ class Secured:
     def __init__(self, app: ASGIApp, framing: list[tuple[bytes, bytes]]) -> None:
         self.app = app
         self.framing = framing
+        self._html = _ALWAYS + framing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        html_headers = self._html
 
         async def secured(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {k.lower() for k, _ in headers}
-                html = any(k.lower() == b"content-type" and v.startswith(b"text/html") for k, v in headers)
-                extra = _ALWAYS + (self.framing if html else [])
-                headers += [(k, v) for k, v in extra if k not in present]
+                headers = list(message.get("headers", ()))
+                present = set()
+                html = False
+                for k, v in headers:
+                    k = k.lower()
+                    present.add(k)
+                    if k == b"content-type" and v.startswith(b"text/html"):
+                        html = True
+                for k, v in html_headers if html else _ALWAYS:
+                    if k not in present:
+                        headers.append((k, v))
                 message = {**message, "headers": headers}
             await send(message)
 

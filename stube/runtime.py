@@ -43,9 +43,10 @@ from . import flows, kernel, wire
 from . import fragments as fr
 from .bus import Bus, LocalBus, Message, Subscription
 from .component import Component
-from .errors import NotSaved
+from .context import SCHEDULER
+from .errors import NotSaved, UnknownEvent
 from .fragments import Fragment
-from .kernel import Env, Event, Outcome
+from .kernel import Env, Event, Handler, Outcome
 from .livemap import LiveMap, Locks, Reaper
 from .persist import PINNED, Persistence, SessionViews
 from .render import Urls
@@ -123,10 +124,9 @@ class Runtime:
     """Everything mutable around the kernel for one application (see the module docstring)."""
 
     def __init__(self, *, env: Env, store: Any, stash: Any = None, settings: Settings | None = None,
-                 ended_html: Callable[[dict[str, Any]], str] | None = None, bus: Bus | None = None) -> None:
+                 bus: Bus | None = None) -> None:
         self.env, self.store, self.stash = env, store, stash
         self.settings = s = settings or Settings()
-        self.ended_html = ended_html or (lambda conv: "")
         self.bus: Bus = bus if bus is not None else LocalBus()
         #: Other processes may serve this application: commits and publishes travel on the bus.
         self.remote = not isinstance(self.bus, LocalBus)
@@ -135,6 +135,7 @@ class Runtime:
         self._publish_sub: Subscription | None = None
         self.live = LiveMap()
         self.saved = Persistence(store, node=self.bus.node_id)
+        self.saved.live = env.live
         self.conversations = self.live.conversations  # cid -> the live value
         self.restored = self.live.restored            # loaded from the store, not woken yet
         self.persisted = self.saved.persisted         # saved at least once
@@ -230,11 +231,13 @@ class Runtime:
             conv = await self._refresh(cid)
         return None if conv is None or conv.get("ended") else conv
 
-    async def apply(self, cid: str, fold: Event | Fold, *, page: str | None = None,
-                    browser: bool = True) -> Outcome | None:
+    async def apply(self, cid: str, fold: Event | Fold, *, page: str | None = None, browser: bool = True,
+                    handler: Handler | None = None, admitted: dict[str, Any] | None = None) -> Outcome | None:
         """Fold an event (or ``fold(conv, env)``) under the conversation's lock, commit, push to pages but ``page``.
 
-        ``None``: the conversation is gone (ended, or unknown);
+        ``handler`` is what ``kernel.admit`` returned for a browser event on the
+        conversation value ``admitted``: when that is still the live value, nothing
+        is resolved or checked again. ``None``: the conversation is gone (ended, or unknown);
         :class:`~stube.errors.NotSaved`: the store failed, nothing changed.
         ``browser`` is false for timers, io, messages and ``dispatch_to``: no use, no first save.
         When another process moved the conversation on meanwhile, it is reloaded
@@ -243,7 +246,7 @@ class Runtime:
         """
         for attempt in range(STALE_RETRIES):
             try:
-                return await self._apply(cid, fold, page=page, browser=browser)
+                return await self._apply(cid, fold, page=page, browser=browser, handler=handler, admitted=admitted)
             except _Retry:
                 self.stale_retries += 1
                 if attempt:
@@ -252,19 +255,37 @@ class Runtime:
                   cid, STALE_RETRIES)
         return None
 
-    async def _apply(self, cid: str, fold: Event | Fold, *, page: str | None, browser: bool) -> Outcome | None:
+    async def _apply(self, cid: str, fold: Event | Fold, *, page: str | None, browser: bool,
+                     handler: Handler | None, admitted: dict[str, Any] | None) -> Outcome | None:
         async with self.locked(cid):
-            before = await self._fetch(cid)
-            if before is None:
-                return None
+            before = self.conversations.get(cid)
+            if before is None or before is not admitted:
+                before = await self._fetch(cid)
+                if before is None:
+                    return None
             if self._pinned_elsewhere(before):
                 return self._moved(before)
-            if browser:
-                self._use(cid, before)
+            if browser and self.live.use(cid):  # _use(), inlined
+                self.scheduler.release(cid, before)
             env = await self.views.env_for(before.get("owner"))
-            woke = self._wake(cid, before, env)
-            with self.scheduler.active():
-                out = _fold(fold, woke.conversation if woke else before, env)
+            woke = self._wake(cid, before, env) if cid in self.restored else None
+            conv = woke.conversation if woke is not None else before
+            token = SCHEDULER.set(self.scheduler)  # Scheduler.active(), inlined: once per event
+            try:
+                if not isinstance(fold, Event):
+                    out = fold(conv, env)
+                elif fold.internal:
+                    out = kernel.run(conv, fold, env)
+                else:
+                    # Checked again under the lock only when the value moved on since admit (a dialog may cover it).
+                    if handler is None or conv is not admitted:
+                        try:
+                            handler = kernel.admit(conv, fold.iid, fold.name)
+                        except UnknownEvent:  # e.g. a banner's button once its frame is no longer on top
+                            handler = None
+                    out = kernel.run(conv, fold, env, handler) if handler is not None else Outcome(conv)
+            finally:
+                SCHEDULER.reset(token)
             if woke is not None:
                 out = _after(woke, out)
             out.since = before.get("version", 0)
@@ -280,7 +301,7 @@ class Runtime:
                 if woke is not None:
                     self.restored.add(cid)
                 raise
-            if out.error is None:
+            if out.error is None and (self.remote or cid in self.streams):  # other processes may hold its pages
                 self.push(cid, out.fragments, since=out.since, to=out.conversation.get("version", 0), exclude=page)
             if out.conversation.get("ended"):
                 await self._end(cid)
@@ -378,7 +399,8 @@ class Runtime:
             conv["touched"] = time.time()
         if conv is not before:
             try:
-                await self.views.write(conv.get("owner"), out.commands, cid=cid, required=stash_required)
+                if out.commands:
+                    await self.views.write(conv.get("owner"), out.commands, cid=cid, required=stash_required)
                 if save and not conv.get("ended"):
                     await self.saved.save(conv)
             except NotSaved:
@@ -386,9 +408,11 @@ class Runtime:
                 _release_flows(self.env, cid, None)
                 raise
             self.conversations[cid] = conv
-        self.scheduler.forget(cid, out.removed)
-        _release_flows(self.env, cid, [iid for iid in out.removed if iid not in conv["instances"]])
-        self.scheduler.execute(cid, conv, live_commands(out, conv), hold=self.live.is_unused(cid))
+        if out.removed:
+            self.scheduler.forget(cid, out.removed)
+            _release_flows(self.env, cid, [iid for iid in out.removed if iid not in conv["instances"]])
+        if out.commands:
+            self.scheduler.execute(cid, conv, live_commands(out, conv), hold=self.live.is_unused(cid))
         if self.remote and not self.live.is_unused(cid):
             self._follow(cid)
 
@@ -496,14 +520,12 @@ class Runtime:
         """
         conv = self.conversations.get(cid)
         if not self.remote:
-            if self.streams.push(cid, fragments, since=since, to=to, exclude=exclude,
-                                 ended_html=lambda: self.ended_html(conv or {})) and conv is not None:
+            if self.streams.push(cid, fragments, since=since, to=to, exclude=exclude) and conv is not None:
                 conv["touched"] = time.time()
             return
         if not fragments and since == to:
             return
-        html = wire.partials(fragments, cid=cid, ended_html=lambda: self.ended_html(conv or {}),
-                             history_in_headers=False)
+        html = wire.partials(fragments, cid=cid, history_in_headers=False)
         if self.streams.push_html(cid, html, since=since, to=to, exclude=exclude) and conv is not None:
             conv["touched"] = time.time()
         self._outbox.send(f"conv:{cid}", {"since": since, "to": to, "html": html, "exclude": exclude})
@@ -729,12 +751,3 @@ def _after(woke: Outcome, out: Outcome) -> Outcome:
     """A restored conversation's wakeup and the first fold on it commit as one; the wakeup's repaint first."""
     return Outcome(out.conversation, fragments=woke.fragments + out.fragments, error=out.error,
                    commands=woke.commands + out.commands, removed=woke.removed + out.removed)
-
-
-def _fold(fold: Event | Fold, conv: dict[str, Any], env: Env) -> Outcome:
-    """Run the fold; a browser event is checked again under the lock (a dialog may cover it by now)."""
-    if not isinstance(fold, Event):
-        return fold(conv, env)
-    if fold.internal or cv.displayed(conv, fold.iid):
-        return kernel.run(conv, fold, env)
-    return Outcome(conv)

@@ -21,10 +21,9 @@ import secrets
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from contextvars import ContextVar
 from typing import Any
 
-from .context import ambient
+from .context import SCHEDULER, ambient
 from .jsonstate import json_copy
 from .kernel import Command, Event, Outcome
 
@@ -38,8 +37,6 @@ Relay = Callable[[str, Any, str], None]
 #: Seconds a delivery claim of a published message lives (duplicates arrive within milliseconds).
 PUBLISH_CLAIM_TTL = 60.0
 
-#: The scheduler of the dispatch in progress (``publish`` inside a handler targets its own app).
-_active: ContextVar[Scheduler | None] = ContextVar("stube_scheduler", default=None)
 #: Every running scheduler of this process (``publish`` from host code reaches all of them).
 _running: weakref.WeakSet[Scheduler] = weakref.WeakSet()
 
@@ -51,7 +48,7 @@ def publish(topic: str, message: Any) -> int:
     host code. Inside a dispatch it targets that application; elsewhere every
     running stube application of this process.
     """
-    own = _active.get()
+    own = SCHEDULER.get()
     targets = [own] if own is not None else list(_running)
     return sum(s.publish(topic, message) for s in targets if s.running)
 
@@ -113,11 +110,11 @@ class Scheduler:
     @contextlib.contextmanager
     def active(self) -> Iterator[None]:
         """Make this the scheduler ``stube.publish`` targets while a fold runs."""
-        token = _active.set(self)
+        token = SCHEDULER.set(self)
         try:
             yield
         finally:
-            _active.reset(token)
+            SCHEDULER.reset(token)
 
     # -- commands --
 

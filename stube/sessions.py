@@ -34,6 +34,7 @@ class Sessions:
         self.max_age = max_age
         self._verified: dict[str, tuple[str, float]] = {}
         self._owners: dict[str, str] = {}
+        self._by_header: dict[str, tuple[str, float]] = {}  # Cookie header -> (owner, issued at)
         #: Session ids given up at a rotation (sid -> when), refused by :meth:`read` in this process.
         self._revoked: dict[str, float] = {}
 
@@ -43,8 +44,13 @@ class Sessions:
         A browser may send several cookies of this name (another stube app in the
         same host, under another path); the first one signed with our key wins.
         """
+        found = self._read(conn.headers.get("cookie", ""))
+        return found[0] if found is not None else None
+
+    def _read(self, header: str) -> tuple[str, float] | None:
+        """:meth:`read` from a ``Cookie`` header: the session id and when its cookie was issued."""
         now = time.time()
-        for raw in self._values(conn.headers.get("cookie", "")):
+        for raw in self._values(header):
             known = self._verified.get(raw)
             if known is None:
                 try:
@@ -60,7 +66,7 @@ class Sessions:
             sid, issued_at = known
             if now - issued_at > self.max_age or sid in self._revoked:
                 continue  # expired or rotated away: as good as no cookie
-            return sid
+            return sid, issued_at
         return None
 
     def _values(self, header: str) -> list[str]:
@@ -87,6 +93,7 @@ class Sessions:
         """
         now = time.time()
         self._revoked[sid] = now
+        self._by_header.clear()  # owners proved by a Cookie header: one may carry ``sid``
         while self._revoked:
             first, when = next(iter(self._revoked.items()))
             if now - when <= self.max_age and len(self._revoked) <= 65536:
@@ -121,12 +128,25 @@ class Sessions:
                         path=path if path is not None else request.scope.get("root_path") or "/")
 
     def owns(self, conn: HTTPConnection, conv: dict[str, Any]) -> bool:
-        """Does this request's session own the conversation? (Owner-less ones are open.)"""
+        """Does this request's session own the conversation? (Owner-less ones are open.)
+
+        Every event asks, with the same ``Cookie`` header each time: the owner
+        it proves (and when its cookie was issued) is remembered by header.
+        """
         owner = conv.get("owner")
         if owner is None:
             return True
-        sid = self.read(conn)
-        return sid is not None and hmac.compare_digest(self.owner(sid), owner)
+        header = conn.headers.get("cookie", "")
+        known = self._by_header.get(header)
+        if known is None or time.time() - known[1] > self.max_age:
+            found = self._read(header)
+            if found is None:
+                return False
+            known = (self.owner(found[0]), found[1])
+            if len(self._by_header) >= 4096:
+                self._by_header.clear()
+            self._by_header[header] = known
+        return hmac.compare_digest(known[0], owner)
 
 
 def cross_origin(request: Request, trusted: frozenset[str]) -> str | None:

@@ -162,8 +162,7 @@ class Streams:
         self.accepting = False
         self.close_all()
 
-    def push(self, cid: str, fragments: list[Fragment], *, since: int, to: int, exclude: str | None = None,
-             ended_html: Callable[[], str] = str) -> bool:
+    def push(self, cid: str, fragments: list[Fragment], *, since: int, to: int, exclude: str | None = None) -> bool:
         """Send one fold's fragments to every open page of ``cid`` but ``exclude``; true if any got it.
 
         A fold that changed nothing visible is still announced (``since < to``) so
@@ -175,7 +174,7 @@ class Streams:
         targets = [s for s in streams if s.page != exclude]
         if not targets:
             return False
-        html = wire.partials(fragments, cid=cid, ended_html=ended_html, history_in_headers=False)
+        html = wire.partials(fragments, cid=cid, history_in_headers=False)
         return self._send(cid, targets, html, since, to)
 
     def push_html(self, cid: str, html: str, *, since: int, to: int, exclude: str | None = None) -> bool:

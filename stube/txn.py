@@ -19,7 +19,7 @@ from typing import Any
 
 from . import conversation as cv
 from . import effects as fx
-from .component import Component, lookup
+from .component import Component, _registry, lookup
 from .fragments import HISTORY, Fragment
 from .render import Templates
 
@@ -118,12 +118,12 @@ class PaintPlan:
         self.auto.pop(iid, None)
         self.forced.pop(iid, None)
 
-    def wanted(self) -> Iterator[str]:
+    def wanted(self) -> list[str]:
         """Instances to re-render, forced ones first (before the display and ancestor filters)."""
-        yield from self.forced
-        for iid in self.auto:
-            if iid not in self.own and iid not in self.forced:
-                yield iid
+        forced, own = self.forced, self.own
+        if not forced and not own:
+            return list(self.auto)
+        return [*forced, *(iid for iid in self.auto if iid not in own and iid not in forced)]
 
 
 #: How the kernel folds one effect: ``fold(tx, effect, origin)``.
@@ -144,10 +144,7 @@ class Txn:
         self.rewound = False
         #: Form fields the event lifted, ``{iid: {field: value}}`` (kept in the history entry).
         self.lifted: dict[str, dict[str, Any]] | None = None
-        self._load(conv)
-
-    def _load(self, conv: dict[str, Any]) -> None:
-        """Start the working copy (and everything derived from it) at ``conv``."""
+        # _load(conv), inlined: one transaction per event.
         self.conv = dict(conv)
         self.instances: dict[str, dict[str, Any]] = conv["instances"]
         self._own_instances = False
@@ -158,6 +155,20 @@ class Txn:
         self.plan = PaintPlan()
         self.commands: list[Command] = []
         self.removed: list[str] = []
+        self.touched = False
+
+    def _load(self, conv: dict[str, Any]) -> None:
+        """Start the working copy (and everything derived from it) at ``conv``."""
+        self.conv = dict(conv)
+        self.instances = conv["instances"]
+        self._own_instances = False
+        self.stack = list(conv["stack"])
+        self.conv["stack"] = self.stack
+        self.undo_i = {}
+        self.undo_t = {}
+        self.plan = PaintPlan()
+        self.commands = []
+        self.removed = []
         self.touched = False
 
     def rewind_to(self, restored: dict[str, Any]) -> None:
@@ -174,7 +185,10 @@ class Txn:
         return self.instances.get(iid)
 
     def put(self, iid: str, rec: dict[str, Any]) -> None:
-        self._own()
+        if not self._own_instances:  # _own(), inlined: every changing event writes once
+            self.instances = dict(self.instances)
+            self.conv["instances"] = self.instances
+            self._own_instances = True
         if iid not in self.undo_i:
             self.undo_i[iid] = self.instances.get(iid)
         self.instances[iid] = rec
@@ -205,7 +219,9 @@ class Txn:
         return cv.new_iid(self.instances)
 
     def cls_of(self, iid: str) -> type[Component]:
-        return lookup(self.instances[iid]["type"])
+        name = self.instances[iid]["type"]
+        cls = _registry.get(name)  # lookup(), inlined (it raises for an unknown name)
+        return cls if cls is not None else lookup(name)
 
     def created(self) -> list[str]:
         """Instances this fold created (hosts release what they started if it is abandoned)."""

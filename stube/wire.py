@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from urllib.parse import quote
 
 from markupsafe import escape
@@ -37,20 +37,20 @@ def history_script(url: str, push: bool) -> str:
     return script_tag(f"history.{method}(null,'',{json.dumps(url)})")
 
 
-def partials(fragments: Iterable[Fragment], *, cid: str, ended_html: Callable[[], str] = str,
-             history_in_headers: bool = True) -> str:
+def partials(fragments: Iterable[Fragment], *, cid: str, history_in_headers: bool = True) -> str:
     """htmx HTML for a list of fragments.
 
     History fragments are left to response headers unless ``history_in_headers``
     is false (SSE has no headers), then they become small scripts.
-    A ``CLOSE`` fragment shows its own HTML; ``ended_html()`` renders what a
-    finished conversation shows when the fragment carries none.
+    A ``CLOSE`` fragment shows its own HTML (the kernel renders ``stube/ended.html``
+    into it); one without HTML, built by hand or when that template failed
+    (logged), empties the container and still drops the stream.
     """
     out: list[str] = []
     for f in fragments:
         kind = f.kind
-        if kind == fr.MORPH or kind == fr.ERROR or kind == fr.PATCH:
-            out.append(_partial(f.target, "outerMorph", f.html))
+        if kind == fr.MORPH or kind == fr.ERROR or kind == fr.PATCH:  # _partial(), inlined: the common one
+            out.append(f'<hx-partial hx-target="#{escape(f.target)}" hx-swap="outerMorph">{f.html}</hx-partial>')
         elif kind == fr.PAGE:
             out.append(_partial(f.target, "innerMorph", f.html))
         elif kind == fr.INSERT:
@@ -69,7 +69,7 @@ def partials(fragments: Iterable[Fragment], *, cid: str, ended_html: Callable[[]
                 out.append('<hx-partial hx-target="body" hx-swap="beforeend">'
                            f'{step_script(f, "replace")}</hx-partial>')
         elif kind == fr.CLOSE:
-            out.append(closing(cid, f.html or ended_html()))
+            out.append(closing(cid, f.html))
     return "".join(out)
 
 

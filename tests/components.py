@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stube import Component, answer, event, set_keyed_children
+from stube import Component, answer, end, event, set_keyed_children
 from stube.testing import Harness
 
 
@@ -61,6 +61,38 @@ class Group(Component):
 
     def start(self) -> Any:
         return set_keyed_children("leaves", [(i, Leaf(f"leaf{i}")) for i in range(self.n)])
+
+
+class WebCounter(Component):
+    """The HTTP tests' counter: +1, +10, an end, a crash, and who the principal is."""
+
+    name = "http/counter"
+    template_string = """<div {{ root() }}><form>
+<button {{ on("inc") }}>+</button><span class="n">{{ self.n }}</span>
+<button {{ on("add", amount=10) }}>+10</button><button {{ on("finish") }}>Done</button>
+</form><p class="who">{{ principal() }}</p></div>"""
+
+    def __init__(self, n: int = 0) -> None:
+        self.n = n
+
+    @event
+    def inc(self) -> None:
+        self.n += 1
+
+    @event
+    def add(self, amount: int) -> None:
+        self.n += amount
+
+    @event
+    def finish(self):  # type: ignore[no-untyped-def]
+        return end(self.n)
+
+    def on_ok(self, value: Any) -> None:  # a resume method: never reachable from the browser
+        self.n = -1
+
+    @event
+    def boom(self) -> None:
+        raise RuntimeError("kaboom")
 
 
 def debugging(h: Harness) -> Harness:

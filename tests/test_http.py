@@ -15,39 +15,10 @@ from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
 import stube
-from stube import Component, end, event
+from stube import Component, event
+from tests.components import WebCounter as Counter
 
 HX = {"HX-Request": "true"}
-
-
-class Counter(Component):
-    name = "http/counter"
-    template_string = """<div {{ root() }}><form>
-<button {{ on("inc") }}>+</button><span class="n">{{ self.n }}</span>
-<button {{ on("add", amount=10) }}>+10</button><button {{ on("finish") }}>Done</button>
-</form><p class="who">{{ principal() }}</p></div>"""
-
-    def __init__(self, n: int = 0) -> None:
-        self.n = n
-
-    @event
-    def inc(self) -> None:
-        self.n += 1
-
-    @event
-    def add(self, amount: int) -> None:
-        self.n += amount
-
-    @event
-    def finish(self):  # type: ignore[no-untyped-def]
-        return end(self.n)
-
-    def on_ok(self, value: Any) -> None:  # a resume method: never reachable from the browser
-        self.n = -1
-
-    @event
-    def boom(self) -> None:
-        raise RuntimeError("kaboom")
 
 
 class Greeter(Component):

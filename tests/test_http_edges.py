@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 
 import stube
 from stube import Component, after, answer, call, end, event, history, subscribe
+from tests.components import WebCounter
 
 HX = {"HX-Request": "true"}
 
@@ -26,28 +27,6 @@ def url_of(html: str, name: str) -> str:
 
 def cid_of(html: str) -> str:
     return re.search(r'data-stube-cid="([^"]+)"', html).group(1)  # type: ignore[union-attr]
-
-
-class Tally(Component):
-    name = "edges/tally"
-    template_string = ('<div {{ root() }}><form><button {{ on("inc") }}>+</button>'
-                       '<button {{ on("add", amount=10) }}>+10</button><button {{ on("done") }}>Done</button>'
-                       '</form><span class="n">{{ self.n }}</span></div>')
-
-    def __init__(self) -> None:
-        self.n = 0
-
-    @event
-    def inc(self) -> None:
-        self.n += 1
-
-    @event
-    def add(self, amount: int) -> None:
-        self.n += amount
-
-    @event
-    def done(self):  # type: ignore[no-untyped-def]
-        return end()
 
 
 def shown(html: str) -> int:
@@ -65,7 +44,7 @@ def test_a_process_with_an_old_copy_never_overwrites_nor_shows_a_wrong_page(redi
 
     def make() -> stube.Stube:
         app = stube.Stube(secret_key="shared", store=stube.RedisStore(redis_url))
-        app.mount("/", Tally)
+        app.mount("/", WebCounter)
         return app
 
     async def main() -> None:
@@ -101,7 +80,7 @@ def test_a_conversation_minted_by_another_process_is_loaded_on_demand(redis_url:
 
     def make() -> stube.Stube:
         app = stube.Stube(secret_key="shared", store=stube.RedisStore(redis_url))
-        app.mount("/", Tally)
+        app.mount("/", WebCounter)
         return app
 
     a, b = make(), make()
@@ -153,7 +132,7 @@ def test_urls_outside_latin1_reach_the_browser_encoded() -> None:
 
 def test_a_second_view_of_a_host_page_does_not_lock_out_the_first() -> None:
     widget = stube.Stube(secret_key="k")
-    widget.mount("/", Tally)
+    widget.mount("/", WebCounter)
 
     async def home(request):  # type: ignore[no-untyped-def]
         e = await widget.embed(request, "/")
@@ -169,8 +148,8 @@ def test_a_second_view_of_a_host_page_does_not_lock_out_the_first() -> None:
 
 def test_two_stube_apps_in_one_host_keep_their_own_sessions() -> None:
     admin, site = stube.Stube(secret_key="admin-secret"), stube.Stube(secret_key="site-secret")
-    admin.mount("/", Tally)
-    site.mount("/", Tally)
+    admin.mount("/", WebCounter)
+    site.mount("/", WebCounter)
     host = Starlette(routes=[Mount("/admin", admin), Mount("/", site)])
     with TestClient(host) as c:
         site_page = c.get("/").text
@@ -182,15 +161,15 @@ def test_two_stube_apps_in_one_host_keep_their_own_sessions() -> None:
 def test_mount_paths_with_parameters_are_refused_with_advice() -> None:
     app = stube.Stube(secret_key="k")
     with pytest.raises(ValueError, match="query string"):
-        app.mount("/item/{id}", Tally)
+        app.mount("/item/{id}", WebCounter)
 
 
 def test_without_javascript_the_stale_page_links_back_to_the_page() -> None:
     app = stube.Stube(secret_key="k")
-    app.mount("/", Tally)
+    app.mount("/", WebCounter)
     with TestClient(app) as c:
         page = c.get("/").text
-        url = re.search(r'formaction="([^"]+/done)"', page).group(1)  # type: ignore[union-attr]
+        url = re.search(r'formaction="([^"]+/finish)"', page).group(1)  # type: ignore[union-attr]
         c.post(url, follow_redirects=False)
         stale = c.post(url, headers={"referer": "http://testserver/?cv=" + cid_of(page)})
         assert stale.status_code == 410

@@ -193,14 +193,15 @@ def test_the_close_fragment_carries_the_ended_page() -> None:
     assert "This conversation has ended." in close.html and 'href="/"' in close.html
 
 
-def test_wire_shows_the_close_fragments_html_and_falls_back_to_ended_html() -> None:
+def test_wire_shows_the_close_fragments_html_and_a_bare_close_still_drops_the_stream() -> None:
     from stube import wire
     from stube.fragments import CLOSE, Fragment
 
-    own = wire.partials([Fragment(CLOSE, target="cv-x", html="<p>own</p>")], cid="cv-x", ended_html=lambda: "host")
-    bare = wire.partials([Fragment(CLOSE, target="cv-x")], cid="cv-x", ended_html=lambda: "<p>host</p>")
-    assert "<p>own</p>" in own and "host" not in own
-    assert "<p>host</p>" in bare
+    own = wire.partials([Fragment(CLOSE, target="cv-x", html="<p>own</p>")], cid="cv-x")
+    bare = wire.partials([Fragment(CLOSE, target="cv-x")], cid="cv-x")
+    assert "<p>own</p>" in own and 'hx-target="#cv-x-sse" hx-swap="delete"' in own
+    assert 'hx-target="#cv-x" hx-swap="innerHTML"></hx-partial>' in bare
+    assert 'hx-target="#cv-x-sse" hx-swap="delete"' in bare
 
 
 def test_an_undefined_name_in_a_child_names_the_child_template_once() -> None:

@@ -20,8 +20,12 @@ def guard_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "stube.store" and r.levelno == logging.WARNING]
 
 
-def pretend_live(monkeypatch: pytest.MonkeyPatch, live: dict[str, str]) -> None:
-    """``stube.flows.live_continuations`` reports a live flow named ``live[cid]`` for those conversations."""
+def pretend_live(monkeypatch: pytest.MonkeyPatch, live: dict[str, str], rt: Runtime) -> None:
+    """``stube.flows.live_continuations`` reports a live flow named ``live[cid]`` for those conversations.
+
+    A real one keeps its continuation in the runtime's ``env.live``, which the save path looks at first.
+    """
+    rt.env.live[("tests", "pretend")] = object()
     def live_continuations(conv: dict[str, Any]) -> list[tuple[str, str]]:
         name = live.get(conv["id"])
         return [(conv["stack"][-1], name), ("ix-00000000ff", name)] if name else []
@@ -34,7 +38,7 @@ def test_live_flows_are_skipped_with_one_warning_per_conversation(
     store = MemoryStore()  # not one of stube's stores: the guard comes from the runtime
     rt = runtime(store)
     live: dict[str, str] = {}
-    pretend_live(monkeypatch, live)
+    pretend_live(monkeypatch, live, rt)
     caplog.set_level(logging.WARNING, logger="stube.store")
 
     async def scenario(rt: Runtime) -> None:
@@ -67,7 +71,7 @@ def test_a_skipped_conversation_is_not_dropped_from_memory_to_make_room(monkeypa
     store = MemoryStore()
     rt = runtime(store, max_conversations=2)
     live: dict[str, str] = {}
-    pretend_live(monkeypatch, live)
+    pretend_live(monkeypatch, live, rt)
 
     async def scenario(rt: Runtime) -> None:
         flowing = await mint(rt, Tally)
@@ -91,7 +95,7 @@ def test_a_skipped_conversation_is_not_dropped_from_memory_to_make_room(monkeypa
 def test_the_default_in_memory_store_warns_about_nothing(
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     rt = runtime()
-    pretend_live(monkeypatch, {})
+    pretend_live(monkeypatch, {}, rt)
     caplog.set_level(logging.WARNING, logger="stube.store")
 
     async def scenario(rt: Runtime) -> None:

@@ -28,6 +28,7 @@ import greenlet  # type: ignore[import-untyped]  # no stubs shipped (types-green
 
 from .. import effects as fx
 from ..component import IID_KEY, Component, as_embed
+from ..context import GEN_FLOW
 from ..errors import FlowDiverged, FlowError, StubeError, error_message
 from ..jsonstate import json_copy
 
@@ -164,8 +165,8 @@ class _FlowGreenlet(greenlet.greenlet):  # type: ignore[misc]
     stube_live: _Live | None = None
 
 
-#: The generator flow whose code is running (``remember`` and error hints read it).
-_gen_live: ContextVar[_Live | None] = ContextVar("stube_gen_flow", default=None)
+#: The generator flow whose code is running (``remember`` and error hints read it); in ``stube.context``.
+_gen_live: ContextVar[_Live | None] = GEN_FLOW
 
 
 class _Live:
