@@ -42,7 +42,7 @@ def browser() -> Iterator[object]:
 def context(browser):  # type: ignore[no-untyped-def]
     """A fresh browser context per test (fresh cookies, so a fresh stube session)."""
     ctx = browser.new_context()
-    ctx.set_default_timeout(8000)
+    ctx.set_default_timeout(15000)  # generous: CI machines are small and sometimes busy
     yield ctx
     ctx.close()
 
