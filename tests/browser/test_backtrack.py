@@ -53,7 +53,7 @@ def test_back_twice_shows_step_one_as_typed_forward_shows_step_two_and_a_new_ans
 
 def test_without_javascript_back_and_forward_get_the_step_addresses(demos: Server, browser) -> None:  # type: ignore[no-untyped-def]
     ctx = browser.new_context(java_script_enabled=False)
-    ctx.set_default_timeout(8000)
+    ctx.set_default_timeout(15000)
     try:
         page = ctx.new_page()
         response = page.goto(demos.url + "/wizard")

@@ -62,7 +62,7 @@ def test_preferences_survive_a_reload_and_a_server_restart(browser, tmp_path) ->
     env = {"STUBE_DEMO_VAR": str(tmp_path)}
     server = Server("demos.app:app", env=env).start()
     ctx = browser.new_context()
-    ctx.set_default_timeout(8000)
+    ctx.set_default_timeout(15000)
     try:
         page = ctx.new_page()
         open_demo(page, server, "/preferences")

@@ -72,7 +72,7 @@ def test_dialog_flow_end_to_end(demos: Server, page: Page) -> None:
 
 def test_dialog_flow_without_javascript(demos: Server, browser) -> None:  # type: ignore[no-untyped-def]
     ctx = browser.new_context(java_script_enabled=False)
-    ctx.set_default_timeout(8000)
+    ctx.set_default_timeout(15000)
     try:
         page = ctx.new_page()
         page.goto(demos.url + "/dialogs")
@@ -298,7 +298,7 @@ def test_preferences_follow_the_browser_session(demos: Server, context) -> None:
 def test_durable_wizard_survives_a_server_restart(browser, tmp_path) -> None:  # type: ignore[no-untyped-def]
     server = Server("demos.app:app", env={"STUBE_DEMO_VAR": str(tmp_path)}).start()
     ctx = browser.new_context()
-    ctx.set_default_timeout(8000)
+    ctx.set_default_timeout(15000)
     try:
         page = ctx.new_page()
         open_demo(page, server, "/durable-wizard")
