@@ -1,5 +1,7 @@
 """Every HTML shell stube serves around a conversation: head, scripts, widget, page, stale, ended.
 
+Also the refusals that carry such a page: gone (410), not saved and shutting down (503).
+
 :class:`Pages` is built once per app (templates, static folders, asset
 versions); :meth:`Pages.at` gives a :class:`Shell` bound to one prefix, so a
 request's :class:`~stube.render.Urls` is chosen once instead of being handed
