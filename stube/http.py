@@ -17,6 +17,12 @@ Routes (all under the prefix the app is mounted at)::
     GET  /_stube/health                     200 ``{"store": "ok"}`` or 503
     GET  /_stube/inspect/<cid>/<iid>        the inspector's panel (``debug`` only; 404 otherwise)
 
+The events (``event``, ``back``), their checks and answers, and server push
+live here: that is the hot path. Pages and embedding are
+:class:`~stube.mounts.Mounts`, ``step`` is :class:`~stube.steps.Steps`,
+``health`` and ``inspect`` are :class:`~stube.probes.Probes`; ``Stube.__init__``
+builds them and registers their endpoints.
+
 Refusals are raised as :class:`~stube.responses.Refused` where they are found
 and answered by one exception handler; every response gets ``nosniff`` and
 ``Referrer-Policy`` headers, HTML ones the framing policy
@@ -27,36 +33,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import inspect
 import logging
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import conversation as cv
-from . import fragments as fr
-from . import kernel, paint, wire
+from . import kernel, wire
 from .bus import Bus
-from .component import Component, lookup
 from .errors import BadPayload, NotSaved, UnknownEvent
 from .forms import check_fields, read_form, seen_version, warn_unlisted
-from .fragments import Fragment
-from .inspector import inspect as inspect_instance
-from .jsonstate import json_copy
 from .kernel import Env, Event
-from .pages import Embedded, Pages, prefix_for, reload_url
+from .mounts import Mount as Mount  # re-exported: stube.http.Mount / MountPoint keep working
+from .mounts import MountPoint as MountPoint
+from .mounts import Mounts, Root
+from .pages import Embedded, Pages, not_saved, prefix_for, shutting_down
 from .payload import signature
+from .probes import Probes
 from .render import STATIC_DIR, Templates, Urls, resolve_folders
 from .responses import (
     NO_STORE,
@@ -71,39 +74,11 @@ from .responses import (
 from .runtime import Runtime, Settings
 from .sessions import MAX_AGE, Sessions, cross_origin
 from .stash import InMemoryStashStore, Stash
+from .steps import Steps
 from .stopping import StopSignals
 from .store import InMemoryStore
 
 log = logging.getLogger("stube")
-
-Root = Component | type[Component] | Callable[[Request], Any]
-
-
-@dataclass(slots=True)
-class MountPoint:
-    """A component (class, instance, flow or ``factory(request)``) served at a literal path."""
-
-    path: str
-    root: Root
-    title: str | None
-
-    async def make(self, request: Request) -> Component:
-        root = self.root
-        if isinstance(root, Component):
-            return root
-        if isinstance(root, type) and issubclass(root, Component):
-            return root()
-        made = root(request)  # type: ignore[call-arg]  # the Callable arm of Root
-        if inspect.isawaitable(made):
-            made = await made
-        if isinstance(made, type) and issubclass(made, Component):
-            made = made()
-        if not isinstance(made, Component):
-            raise TypeError(f"mount factory for {self.path} returned {made!r}, not a component")
-        return made
-
-
-Mount = MountPoint  # the 0.1 name (it clashed with starlette.routing.Mount in hosts' imports)
 
 
 class Stube:
@@ -170,7 +145,6 @@ class Stube:
         self.max_body, self.max_upload, self.max_field = max_body, max_upload, max_field
         self.trusted_origins = frozenset(o.rstrip("/").lower() for o in trusted_origins)
         self.title = title
-        self.mounts: dict[str, MountPoint] = {}
         self.pages = Pages(self.templates, [*static, STATIC_DIR], title, debug=self.debug, backtrack=backtrack)
         self.runtime = Runtime(
             env=self.env, store=self.store, stash=self.stash,
@@ -180,17 +154,23 @@ class Stube:
             bus=bus,
         )
         self.bus = self.runtime.bus
+        self._steps = Steps(self.runtime, self.pages, guard=self._guard, respond=self._respond, enabled=backtrack)
+        self._mounts = Mounts(runtime=self.runtime, sessions=self.sessions, pages=self.pages, steps=self._steps,
+                              principal=principal)
+        self.mounts = self._mounts.points
+        probes = Probes(runtime=self.runtime, sessions=self.sessions, templates=self.templates, store=self.store,
+                        stash=self.stash, debug=self.debug)
         self._start_lock = asyncio.Lock()
         self._signals = StopSignals(self.runtime.release_streams)
         self._starlette = Starlette(
             routes=[
                 Route("/_stube/event/{cid}/{iid}/{name}", self._event, methods=["POST"]),
                 Route("/_stube/back/{cid}", self._back, methods=["POST"]),
-                Route("/_stube/step/{cid}", self._step, methods=["POST"]),
+                Route("/_stube/step/{cid}", self._steps.endpoint, methods=["POST"]),
                 Route("/_stube/sse/{cid}", self._sse, methods=["GET"]),
                 Route("/_stube/static/{path:path}", self.pages.asset, methods=["GET", "HEAD"]),
-                Route("/_stube/health", self._health, methods=["GET"]),
-                Route("/_stube/inspect/{cid}/{iid}", self._inspect, methods=["GET"]),
+                Route("/_stube/health", probes.health, methods=["GET"]),
+                Route("/_stube/inspect/{cid}/{iid}", probes.inspect, methods=["GET"]),
             ],
             lifespan=lambda app: self.lifespan(),
             exception_handlers={Refused: refused_response},
@@ -202,19 +182,11 @@ class Stube:
 
     def mount(self, path: str, root: Root, *, title: str | None = None) -> None:
         """Serve ``root`` at ``path``: a component class, an embed spec, a flow, or ``factory(request)``."""
-        if not path.startswith("/"):
-            raise ValueError(f"mount paths start with '/', got {path!r}")
-        if path.startswith("/_stube"):
-            raise ValueError("/_stube is reserved for stube's own routes")
-        if path in self.mounts:
-            raise ValueError(f"{path} is already mounted")
-        if "{" in path:
-            raise ValueError(f"mount paths are literal ({path!r}); read arguments from the query string "
-                             "with a factory: mount(path, lambda request: Item(request.query_params['id']))")
-        mount = self.mounts[path] = MountPoint(path, root, title)
+        mount = self._mounts.add(path, root, title)
+        page = self._mounts.page
 
         async def endpoint(request: Request) -> Response:
-            return await self._page(request, mount)
+            return await page(request, mount)
 
         self._starlette.router.routes.append(Route(path, endpoint, methods=["GET", "HEAD"], name=path))
 
@@ -265,77 +237,7 @@ class Stube:
         """The scripts, for the end of ``<body>``."""
         return self.pages.at(urls.base).scripts()
 
-    # -- pages and embedding --
-
-    async def _page(self, request: Request, mount: MountPoint) -> Response:
-        if self.runtime.shutting_down:
-            raise _shutting_down()
-        sid, minted = self.sessions.ensure(request)
-        base = request.scope.get("root_path", "")
-        conv, body = await self._conversation_for(request, mount, sid, base)
-        html = self.pages.at(base).conversation_page(conv, body, self.pages.title_for(mount.title, conv),
-                                                     fresh="cv" not in request.query_params)
-        response = HTMLResponse(html, headers=dict(NO_STORE))
-        if minted:
-            self.sessions.attach_cookie(response, sid, request)
-        return response
-
-    async def _conversation_for(self, request: Request, mount: MountPoint, sid: str,
-                                base: str) -> tuple[dict[str, Any], str]:
-        owner = self.sessions.owner(sid)
-        step = request.query_params.get("step") if request.method == "GET" else None
-        found = await self._resume(request.query_params.get("cv"), owner, mount, step=step)
-        if found is not None:
-            return found
-        root = await mount.make(request)
-        principal = None
-        if self.principal is not None:
-            principal = self.principal(request)
-            if inspect.isawaitable(principal):
-                principal = await principal
-            principal = json_copy(principal, "principal")
-        out = await self.runtime.mint(root, owner=owner, principal=principal, mount=mount.path, base=base)
-        conv = out.conversation
-        body = next((f.html for f in out.fragments if f.kind == "page"), "")
-        scripts = "".join(wire.script_tag(f.html) for f in out.fragments if f.kind == "script")
-        if conv.get("ended"):
-            body = self.pages.ended(conv)
-        return conv, body + scripts
-
-    async def _resume(self, cid: str | None, owner: str, mount: MountPoint,
-                      step: str | None = None) -> tuple[dict[str, Any], str] | None:
-        """A reload (``?cv=``) of this session's conversation on this mount, when it can still render.
-
-        With ``&step=`` (``backtrack``) the conversation first moves to that step, as
-        the browser's Back does with JavaScript; a step it no longer has renders
-        the current state under a notice.
-        """
-        if not cid or not cv.valid_cid(cid):
-            return None
-        conv = await self.runtime.lookup(cid)
-        if conv is None or conv.get("owner") != owner or conv.get("mount") != mount.path:
-            return None
-        try:
-            for rec in conv["instances"].values():
-                lookup(rec["type"])  # a deploy renamed a class: start afresh rather than fail
-        except LookupError:
-            return None
-        gone = step is not None and self.backtrack and await self._travel(cid, conv, step) is None
-        found = await self.runtime.page(cid)
-        if found is not None and gone:
-            return found[0], self.pages.step_gone(found[0]) + found[1]
-        return found
-
-    async def _travel(self, cid: str, conv: dict[str, Any], step: str | None,
-                      page: str | None = None) -> kernel.Outcome | None:
-        """Move ``cid`` to the step labelled ``step`` (its other pages follow); ``None``: it has no such step."""
-        label = _label(step)
-        if label is None or not cv.reachable(conv, label):
-            return None
-        if label == cv.step_of(conv):
-            return kernel.Outcome(conv, since=conv.get("version", 0))  # already there
-        out = await self.runtime.apply(cid, functools.partial(kernel.travel, step=label), page=page)
-        return out if out is not None and cv.step_of(out.conversation) == label else None
+    # -- embedding --
 
     async def embed(self, request: Request, path: str) -> Embedded:
         """Mint the conversation mounted at ``path`` for a host page rendered by ``request``.
@@ -346,17 +248,7 @@ class Stube:
         await self.startup()
         if self.runtime.shutting_down:
             raise RuntimeError("stube is shutting down")
-        sid, minted = self.sessions.ensure(request)
-        prefix = prefix_for(request, self)
-        conv, body = await self._conversation_for(request, self.mounts[path], sid, prefix)
-        shell = self.pages.at(prefix)
-
-        def cookie(response: Response) -> None:
-            # The host page lives outside the prefix: the cookie must come back with its requests too.
-            self.sessions.attach_cookie(response, sid, request, path="/")
-
-        return Embedded(shell.widget(conv, body, own_url=False), shell.head(), shell.scripts(),
-                        conv["id"], cookie if minted else None)
+        return await self._mounts.embed(request, path, prefix_for(request, self))
 
     # -- events --
 
@@ -399,7 +291,7 @@ class Stube:
             except BadPayload as exc:
                 raise Refused(400, str(exc)) from None
             except NotSaved:
-                raise _not_saved(request) from None
+                raise not_saved(request) from None
         finally:
             if form.uploads.files:
                 form.uploads.close()
@@ -411,30 +303,8 @@ class Stube:
         try:
             out = await self.runtime.apply(cid, kernel.rewind, page=request.headers.get("x-stube-page"))
         except NotSaved:
-            raise _not_saved(request) from None
+            raise not_saved(request) from None
         return self._respond(request, cid, out)
-
-    async def _step(self, request: Request) -> Response:
-        """The page's Back/Forward went to a history entry naming step ``?step=``: move the conversation there."""
-        if not self.backtrack:
-            raise Refused(404, "Not Found")
-        cid = request.path_params["cid"]
-        conv = await self._guard(request, cid)
-        if _label(request.query_params.get("step")) is None:
-            raise Refused(400, "step must be a step number")
-        try:
-            out = await self._travel(cid, conv, request.query_params.get("step"),
-                                     page=request.headers.get("x-stube-page"))
-        except NotSaved:
-            raise _not_saved(request) from None
-        if out is not None:
-            return self._respond(request, cid, out)
-        found = await self.runtime.page(cid)
-        if found is None:
-            raise self.pages.gone(request, cid)
-        now, html = found
-        frags = [Fragment(fr.PAGE, target=cid, html=self.pages.step_gone(now) + html), paint.step_fragment(now)]
-        return PartialsResponse(frags, cid=cid, conv=now, since=now.get("version", 0))
 
     async def _guard(self, request: Request, cid: str) -> dict[str, Any]:
         """The checks before a state change, in the contract's order: origin, 410, then 403."""
@@ -462,13 +332,13 @@ class Stube:
             return RedirectResponse(target, status_code=303, headers=dict(NO_STORE))
         return PartialsResponse(out.fragments, cid=cid, conv=conv, since=out.since)
 
-    # -- server push, assets, health --
+    # -- server push --
 
     async def _sse(self, request: Request) -> Response:
         cid = request.path_params["cid"]
         rt = self.runtime
         if rt.shutting_down or not rt.streams.accepting:
-            raise _shutting_down()
+            raise shutting_down()
         seen = seen_version(request.headers.get("last-event-id"), request.query_params.get("v"))
         conv = await rt.conversation(cid)
         if conv is not None and not conv.get("ended") and not self.sessions.owns(request, conv):
@@ -479,39 +349,6 @@ class Stube:
             message = wire.sse_message(wire.closing(cid, self.pages.stale("")))
             return Response(message, media_type="text/event-stream", headers=dict(STREAM_HEADERS))
         return EventStream(rt.events(stream))
-
-    async def _inspect(self, request: Request) -> Response:
-        """The inspector's panel for one instance: debug only (404 otherwise), the owner's session only."""
-        if not self.debug:
-            raise Refused(404, "Not Found")
-        cid, iid = request.path_params["cid"], request.path_params["iid"]
-        conv = await self.runtime.conversation(cid) if cv.valid_cid(cid) else None
-        if conv is None:
-            raise Refused(404, "no such conversation")
-        if not self.sessions.owns(request, conv):
-            raise Refused(403, "stube conversation belongs to a different session.")
-        found = inspect_instance(conv, iid)
-        if found is None:
-            raise Refused(404, "no such instance")
-        html = self.templates.get("stube/inspector.html").render(i=found)
-        return HTMLResponse(html, headers=dict(NO_STORE))
-
-    async def _health(self, request: Request) -> Response:
-        """200 while the store and the stash answer their ``check()`` (none counts as fine), else 503.
-
-        An event needs both to be saved, so either failing takes the process out of rotation;
-        the body names the one that failed (``"stash"`` appears only then).
-        """
-        body: dict[str, str] = {"store": "ok"}
-        for name, backend in (("store", self.store), ("stash", getattr(self.stash, "store", None))):
-            check = getattr(backend, "check", None)
-            try:
-                if check is not None:
-                    await check()
-            except Exception as exc:
-                body.update({name: "error", "detail": str(exc) or type(exc).__name__})
-                return JSONResponse(body, status_code=503, headers=dict(NO_STORE))
-        return JSONResponse(body, headers=dict(NO_STORE))
 
 
 def _caller_folder() -> Path:
@@ -526,31 +363,3 @@ def _caller_folder() -> Path:
         frame = frame.f_back
     filename = frame.f_globals.get("__file__") if frame is not None else None
     return Path(filename).resolve().parent if filename else Path.cwd()
-
-
-def _label(step: str | None) -> int | None:
-    """A ``step=`` query value as a step label (``None`` when it is not one)."""
-    if step is None or not step.isdigit() or len(step) > 18:
-        return None
-    return int(step)
-
-
-def _not_saved(request: Request) -> Refused:
-    """A save that failed is never acknowledged: 503 and ``Retry-After``; nothing changed.
-
-    htmx pages show it as stube.js's notice beside the component; a page without
-    JavaScript gets a short page with a way back.
-    """
-    text = "Not saved: the server could not store this change. Nothing changed; try again in a moment."
-    html = None
-    if request.headers.get("hx-request") != "true":
-        back = escape(reload_url(request))
-        html = (f'<!doctype html><meta charset="utf-8"><title>Not saved</title>'
-                f'<p role="alert">{escape(text)}</p><p><a href="{back}">Back to the page</a></p>')
-    return Refused(503, text, html=html, headers={"Retry-After": "2"})
-
-
-def _shutting_down() -> Refused:
-    return Refused(503, "stube is shutting down; try again in a moment.", headers={"Retry-After": "5"})
-
-

@@ -1,5 +1,7 @@
 """Every HTML shell stube serves around a conversation: head, scripts, widget, page, stale, ended.
 
+Also the refusals that carry such a page: gone (410), not saved and shutting down (503).
+
 :class:`Pages` is built once per app (templates, static folders, asset
 versions); :meth:`Pages.at` gives a :class:`Shell` bound to one prefix, so a
 request's :class:`~stube.render.Urls` is chosen once instead of being handed
@@ -158,6 +160,26 @@ def reload_url(request: Request) -> str:
         if url.scheme in ("http", "https") and url.netloc == request.url.netloc:
             return str(url)
     return str(request.scope.get("root_path") or "") + "/"
+
+
+def not_saved(request: Request) -> Refused:
+    """A save that failed is never acknowledged: 503 and ``Retry-After``; nothing changed.
+
+    htmx pages show it as stube.js's notice beside the component; a page without
+    JavaScript gets a short page with a way back.
+    """
+    text = "Not saved: the server could not store this change. Nothing changed; try again in a moment."
+    html = None
+    if request.headers.get("hx-request") != "true":
+        back = escape(reload_url(request))
+        html = (f'<!doctype html><meta charset="utf-8"><title>Not saved</title>'
+                f'<p role="alert">{escape(text)}</p><p><a href="{back}">Back to the page</a></p>')
+    return Refused(503, text, html=html, headers={"Retry-After": "2"})
+
+
+def shutting_down() -> Refused:
+    """503 while the app shuts down: a new page or stream is refused, the browser retries."""
+    return Refused(503, "stube is shutting down; try again in a moment.", headers={"Retry-After": "5"})
 
 
 class Shell:
