@@ -246,7 +246,9 @@ def run(conv: dict[str, Any], event: Event, env: Env, handler: Handler | None = 
         kwargs = bind(fn, event.payload, convert=event.convert, skip=2)
         args: tuple[Any, ...] = (event.name, *event.args)
     else:
-        kwargs = bind(fn, event.payload, convert=event.convert) if event.payload or not event.args else {}
+        # No payload: bind() would only check that no parameter is required (the common click).
+        kwargs = bind(fn, event.payload, convert=event.convert) if event.payload or (
+            not event.args and any(p.required for p in signature(fn).params)) else {}
         args = event.args
     fields = cls.fields
     lifted = {k: v[-1] if isinstance(v, list) and v else v for k, v in event.fields.items() if k in fields} \
@@ -263,7 +265,11 @@ def run(conv: dict[str, Any], event: Event, env: Env, handler: Handler | None = 
             tx.fold(effects, iid)
         if tx.stack and not tx.conv.get("ended"):  # a rewind to an ended step has nothing to project
             paint.project_url(tx)
-        return _outcome(tx, record=True)
+        fragments = paint.paint(tx)  # _outcome(), inlined
+        out = tx.result(record=True)
+        if env.backtrack:
+            paint.step_history(tx, out, fragments)
+        return Outcome(out, fragments, tx.commands, tx.removed, since=conv.get("version", 0))
     except Exception as exc:
         return failed(conv, env, iid, exc, "handle", tx)
     finally:
