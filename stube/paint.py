@@ -196,8 +196,20 @@ def project_url(tx: Txn) -> None:
 
 def step_address(conv: dict[str, Any], step: int | None = None) -> str:
     """The address naming ``conv`` at a step: ``<mount>?cv=<cid>&step=<n>`` (a GET renders that step)."""
-    page = Urls(conv.get("base") or "").page(conv.get("mount") or "/", conv["id"])
-    return f"{page}&step={cv.step_of(conv) if step is None else step}"
+    key = (conv.get("base") or "", conv.get("mount") or "/")
+    page = _PAGES.get(key) or _page(key)
+    return f"{page}?cv={conv['id']}&step={cv.step_of(conv) if step is None else step}"
+
+
+def _page(key: tuple[str, str]) -> str:
+    if len(_PAGES) >= 256:
+        _PAGES.clear()
+    page = _PAGES[key] = Urls(key[0]).page(key[1])
+    return page
+
+
+#: ``(base, mount) -> the page's path`` (``Urls.page`` without ``?cv=``): built once per mount, not per event.
+_PAGES: dict[tuple[str, str], str] = {}
 
 
 def step_fragment(conv: dict[str, Any]) -> Fragment:
@@ -217,20 +229,26 @@ def step_history(tx: Txn, conv: dict[str, Any], fragments: list[Fragment]) -> No
     effect wins; then the ``STEP`` fragment only names the step (empty ``html``).
     """
     base = tx.base
-    step = cv.step_of(conv)
-    if conv is base or conv.get("ended") or not conv["stack"] or step == cv.step_of(base):
+    if conv is base or conv.get("ended") or not conv["stack"]:
+        return
+    step = conv.get("step", 0)  # cv.step_of(), inlined (this runs on every event of a backtracking app)
+    step = step if isinstance(step, int) else 0
+    before = base.get("step", 0)
+    if step == (before if isinstance(before, int) else 0):
         return
     moved = not tx.rewound and conv["stack"][-1:] != base["stack"][-1:]
     url = ""
     if not tx.plan.explicit_history:
-        if "url" in tx.cls_of(conv["stack"][0])._stube_hooks:
+        name = conv["instances"][conv["stack"][0]]["type"]
+        if "url" in (_registry.get(name) or lookup(name))._stube_hooks:  # tx.cls_of(), inlined
             projected = [f for f in fragments if f.kind == fr.HISTORY]
             if projected and moved:
                 projected[-1].mode = "push"
             elif moved and conv.get("last_url"):
                 fragments.append(Fragment(fr.HISTORY, html=conv["last_url"], mode="push"))
         else:
-            url = step_address(conv, step)
+            key = (conv.get("base") or "", conv.get("mount") or "/")  # step_address(), inlined
+            url = f"{_PAGES.get(key) or _page(key)}?cv={conv['id']}&step={step}"
     fragments.append(Fragment(fr.STEP, target=conv["id"], html=url, mode="push" if moved else "replace",
                               step=step, version=conv.get("version", 0)))
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import stube
 
 PACKAGE = Path(stube.__file__).resolve().parent
-KERNEL = {"component", "context", "conversation", "effects", "errors", "fragments", "inspector", "jsonstate",
-          "kernel", "keyed", "lifecycle", "paint", "payload", "render", "txn"}
+KERNEL = {"component", "context", "conversation", "convert", "effects", "errors", "folds", "fragments", "helpers",
+          "inspector", "jsonstate", "kernel", "keyed", "lifecycle", "paint", "payload", "render", "templates", "txn",
+          "urls"}
 HTTP_LAYER = {"http", "pages", "forms", "responses", "sessions", "wire", "runtime", "scheduler", "streams",
               "livemap", "persist", "bus", "store", "redis_store", "stash", "stash_redis"}
 THIRD_PARTY_HTTP = {"starlette", "uvicorn", "httpx", "httpx2", "redis", "itsdangerous", "multipart"}
@@ -43,7 +44,8 @@ def test_the_kernel_runs_without_starlette_loaded() -> None:
     code = (
         "import sys, importlib.util, types\n"
         f"pkg = types.ModuleType('stube'); pkg.__path__ = [{str(PACKAGE)!r}]; sys.modules['stube'] = pkg\n"
-        "import stube.kernel, stube.keyed, stube.render, stube.txn, stube.lifecycle, stube.paint\n"
+        "import stube.kernel, stube.keyed, stube.render, stube.txn, stube.lifecycle, stube.paint, stube.folds\n"
+        "import stube.helpers, stube.templates, stube.urls, stube.payload, stube.convert\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('starlette', 'uvicorn', 'redis', 'httpx2'))\n"
         "print(bad)\n"
     )
@@ -165,8 +167,30 @@ def test_no_import_cycles() -> None:
 def test_the_kernel_never_imports_the_kernel_module_below_it() -> None:
     """txn, lifecycle, paint and keyed sit under kernel.py: it imports them, never the reverse."""
     graph = import_graph()
-    for module in ("txn", "lifecycle", "paint", "keyed", "conversation", "component", "context", "render"):
+    for module in ("txn", "lifecycle", "paint", "keyed", "conversation", "component", "context", "render", "folds",
+                   "helpers", "templates", "urls"):
         assert "kernel" not in graph[module], f"stube.{module} imports stube.kernel"
+
+
+MAX_MODULE_LINES = 450
+MAX_CLASS_LINES = 300
+
+
+def test_no_module_over_450_lines_and_no_class_over_300() -> None:
+    """Issue 11's size bound: a module is one concept a reader can hold, a class one job."""
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        source = path.read_text()
+        where = path.relative_to(PACKAGE.parent)
+        lines = len(source.splitlines())
+        if lines > MAX_MODULE_LINES:
+            offenders.append(f"{where}: {lines} lines")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.ClassDef) and node.end_lineno is not None:
+                size = node.end_lineno - node.lineno + 1
+                if size > MAX_CLASS_LINES:
+                    offenders.append(f"{where}:{node.lineno} class {node.name}: {size} lines")
+    assert not offenders, "over the size bound: " + "; ".join(offenders)
 
 
 def test_every_public_name_has_a_docstring() -> None:
