@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import secrets
 from html.parser import HTMLParser
+from traceback import format_exception
 from typing import Any
 
 from markupsafe import Markup, escape
@@ -273,14 +274,19 @@ _NOT_DISMISSABLE = frozenset({"start", "render", "init"})
 
 
 def banner_html(cid: str, iid: str, phase: str, message: str, error_id: str | None = None, *,
-                actions: str = "") -> str:
-    """The error banner that stands in for instance ``iid``; ``actions`` is its way on (markup)."""
+                actions: str = "", trace: str = "") -> str:
+    """The error banner that stands in for instance ``iid``; ``actions`` is its way on (markup).
+
+    ``trace`` (debug only) is the exception's traceback, folded away under the message.
+    """
     ref = f' <code class="stube-error-id">error {error_id}</code>' if error_id else ""
+    details = (f'<details class="stube-error-trace"><summary>Traceback</summary><pre>{escape(trace)}</pre></details>'
+               if trace else "")
     return (
         f'<div id="{iid}" class="stube-error" role="alert" data-stube-error="true">'
         f"<!-- stube error: cid={cid} iid={iid} phase={phase} -->"
         f'<strong class="stube-error-title">Component error</strong> '
-        f'<span class="stube-error-message">{escape(message)}</span>{ref}{actions}</div>'
+        f'<span class="stube-error-message">{escape(message)}</span>{ref}{details}{actions}</div>'
     )
 
 
@@ -314,15 +320,18 @@ def error_banner(cid: str, iid: str, phase: str, error: Any, *, debug: bool, tra
                  actions: str = "") -> str:
     """Log ``error`` with a new error id and return its banner.
 
-    The banner shows the error text only when ``debug``; otherwise a generic
-    message and the id, which also appears in the log line.
+    The banner shows the error text (and its traceback) only when ``debug``;
+    otherwise a generic message and the id, which also appears in the log line.
     """
     error_id = new_error_id()
     message = error_message(error)
     exc_info = error if traceback and isinstance(error, BaseException) else None
     log.error("stube component error cid=%s iid=%s phase=%s error=%s: %s", cid, iid, phase, error_id, message,
               exc_info=exc_info)
-    return banner_html(cid, iid, phase, message if debug else GENERIC_ERROR, error_id, actions=actions)
+    if not debug:
+        return banner_html(cid, iid, phase, GENERIC_ERROR, error_id, actions=actions)
+    trace = "".join(format_exception(error)) if isinstance(error, BaseException) else ""
+    return banner_html(cid, iid, phase, message, error_id, actions=actions, trace=trace)
 
 
 def failure(conv: dict[str, Any], iid: str, error: BaseException, phase: str, *, debug: bool) -> Fragment:

@@ -408,3 +408,23 @@ def test_receivers_are_declared_as_a_frozenset_of_private_names() -> None:
     with pytest.raises(TypeError, match="Wrong._stube_receivers must be a frozenset of private method names"):
         class Wrong(Component):
             _stube_receivers = frozenset({"on_done"})
+
+
+def test_debug_banners_fold_the_traceback_under_the_message() -> None:
+    from stube import Component, event
+    from stube.testing import Harness
+
+    class Exploder(Component):
+        template_string = '<div {{ root() }}><button {{ on("go") }}>go</button></div>'
+
+        @event
+        def go(self) -> None:
+            raise ValueError("deep trouble")
+
+    debug = Harness(Exploder(), raise_errors=False)
+    [frag] = debug.dispatch("go")
+    assert '<details class="stube-error-trace">' in frag.html and "Traceback" in frag.html
+    assert "ValueError: deep trouble" in frag.html and "in go" in frag.html
+    production = Harness(Exploder(), raise_errors=False, debug=False)
+    [frag] = production.dispatch("go")
+    assert "stube-error-trace" not in frag.html and "deep trouble" not in frag.html
