@@ -13,7 +13,7 @@ PACKAGE = Path(stube.__file__).resolve().parent
 KERNEL = {"component", "context", "conversation", "effects", "errors", "fragments", "inspector", "jsonstate",
           "kernel", "keyed", "lifecycle", "paint", "payload", "render", "txn"}
 HTTP_LAYER = {"http", "pages", "forms", "responses", "sessions", "wire", "runtime", "scheduler", "streams",
-              "livemap", "persist", "bus", "store", "redis_store", "stash", "stash_redis"}
+              "livemap", "persist", "holdings", "relay", "bus", "store", "redis_store", "stash", "stash_redis"}
 THIRD_PARTY_HTTP = {"starlette", "uvicorn", "httpx", "httpx2", "redis", "itsdangerous", "multipart"}
 
 
