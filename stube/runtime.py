@@ -103,8 +103,7 @@ class Runtime:
         self.scheduler = Scheduler(env.app, self.deliver, claim=self.bus.claim if self.remote else None,
                                    relay=self.relay.send_publish if self.remote else None)
         self._topics = self.scheduler.topics  # topic -> {(cid, iid): event}; read by tests
-        self.running = False
-        self.shutting_down = False
+        self.running = self.shutting_down = False
         self.reaper = Reaper(self.reap, stash)
         #: Folds done again because another process had moved the conversation on (for benchmarks).
         self.stale_retries = 0
@@ -115,7 +114,6 @@ class Runtime:
         """Load every stored conversation, then start the reaper. Idempotent."""
         if self.running:
             return
-        s = self.settings
         await self.relay.start()
         loaded = await self.saved.load_all()  # raises: serving without them would silently lose them
         for cid, conv in loaded.items():
@@ -124,7 +122,7 @@ class Runtime:
             log.info("stube restored %d conversation(s) from %s", len(self.restored), type(self.store).__name__)
         self.scheduler.start()
         self.running = True
-        self.reaper.start((s.ttl, s.unused_ttl), s.reaper_interval)
+        self.reaper.start((self.settings.ttl, self.settings.unused_ttl), self.settings.reaper_interval)
 
     async def shutdown(self) -> None:
         """Drain: stop timers, run ``stop`` hooks, close streams, save every conversation once more."""
@@ -222,7 +220,10 @@ class Runtime:
             conv = woke.conversation if woke is not None else before
             token = SCHEDULER.set(self.scheduler)  # Scheduler.active(), inlined: once per event
             try:
-                out = _fold(conv, fold, env, handler if conv is admitted else None)
+                if handler is not None and conv is admitted and isinstance(fold, Event) and not fold.internal:
+                    out = kernel.run(conv, fold, env, handler)  # admitted on this very value: no re-check
+                else:
+                    out = _fold(conv, fold, env)
             finally:
                 SCHEDULER.reset(token)
             if woke is not None:
@@ -291,8 +292,7 @@ class Runtime:
 
         From a shared store it shows the newest saved version, whichever process saved it.
         """
-        found = await self.holdings.woken(cid)
-        if found is None:
+        if (found := await self.holdings.woken(cid)) is None:
             return None
         conv, env = found
         if conv.get("painted") != cv.top(conv):
@@ -380,17 +380,16 @@ class Runtime:
         return self.scheduler.pending_timers(cid)
 
 
-def _fold(conv: dict[str, Any], fold: Event | Fold, env: Env, handler: Handler | None) -> Outcome:
-    """Run one fold on ``conv``; ``handler`` is what admit found on this very value, if it did."""
+def _fold(conv: dict[str, Any], fold: Event | Fold, env: Env) -> Outcome:
+    """Run one fold on ``conv``; a browser event is checked again (the value moved on since admit)."""
     if not isinstance(fold, Event):
         return fold(conv, env)
     if fold.internal:
         return kernel.run(conv, fold, env)
-    if handler is None:  # checked again under the lock: the value moved on since admit (a dialog may cover it)
-        try:
-            handler = kernel.admit(conv, fold.iid, fold.name)
-        except UnknownEvent:  # e.g. a banner's button once its frame is no longer on top
-            handler = None
+    try:  # a dialog may cover it now
+        handler = kernel.admit(conv, fold.iid, fold.name)
+    except UnknownEvent:  # e.g. a banner's button once its frame is no longer on top
+        handler = None
     return kernel.run(conv, fold, env, handler) if handler is not None else Outcome(conv)
 
 
