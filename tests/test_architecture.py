@@ -14,7 +14,7 @@ KERNEL = {"component", "context", "conversation", "convert", "effects", "errors"
           "inspector", "jsonstate", "kernel", "keyed", "lifecycle", "paint", "payload", "render", "templates", "txn",
           "urls"}
 HTTP_LAYER = {"http", "pages", "forms", "responses", "sessions", "wire", "runtime", "scheduler", "streams",
-              "livemap", "persist", "bus", "store", "redis_store", "stash", "stash_redis"}
+              "livemap", "persist", "holdings", "relay", "bus", "store", "redis_store", "stash", "stash_redis"}
 THIRD_PARTY_HTTP = {"starlette", "uvicorn", "httpx", "httpx2", "redis", "itsdangerous", "multipart"}
 
 
