@@ -13,8 +13,9 @@ PACKAGE = Path(stube.__file__).resolve().parent
 KERNEL = {"component", "context", "conversation", "convert", "effects", "errors", "folds", "fragments", "helpers",
           "inspector", "jsonstate", "kernel", "keyed", "lifecycle", "paint", "payload", "render", "templates", "txn",
           "urls"}
-HTTP_LAYER = {"http", "pages", "forms", "responses", "sessions", "wire", "runtime", "scheduler", "streams",
-              "livemap", "persist", "holdings", "relay", "bus", "store", "redis_store", "stash", "stash_redis"}
+HTTP_LAYER = {"http", "pages", "forms", "responses", "sessions", "wire", "mounts", "steps", "probes", "rotate",
+              "stopping", "runtime", "scheduler", "streams", "livemap", "persist", "holdings", "relay", "bus",
+              "store", "redis_store", "stash", "stash_redis"}
 THIRD_PARTY_HTTP = {"starlette", "uvicorn", "httpx", "httpx2", "redis", "itsdangerous", "multipart"}
 
 
