@@ -84,6 +84,9 @@ class Persistence:
     async def save(self, conv: dict[str, Any]) -> None:
         """Save, or raise :class:`StaleWrite` (another process moved on) or :class:`NotSaved`."""
         cid = conv["id"]
+        if self._keeps_nothing:  # InMemoryStore: the live map is the only copy, there is nothing to write
+            self.persisted.add(cid)
+            return
         if self._holds_live_flow(conv):
             self._unsaved.add(cid)
             if self.shared:  # other processes must see that it exists, and where its flow runs

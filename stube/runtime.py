@@ -43,7 +43,7 @@ from .fragments import Fragment
 from .holdings import STALE_RETRIES, Holdings, release_flows
 from .kernel import Env, Event, Handler, Outcome
 from .livemap import LiveMap, Locks, Reaper
-from .persist import Persistence, SessionViews
+from .persist import PINNED, Persistence, SessionViews
 from .relay import Relay, moved
 from .scheduler import Scheduler, live_commands, publish
 from .store import StaleWrite
@@ -211,7 +211,7 @@ class Runtime:
                 before = await h.fetch(cid)
                 if before is None:
                     return None
-            if self.relay.pinned_elsewhere(before):
+            if PINNED in before and self.relay.pinned_elsewhere(before):  # rare: skip the call otherwise
                 return moved(before)
             if browser and self.live.use(cid):  # Holdings.use(), inlined
                 self.scheduler.release(cid, before)
@@ -241,7 +241,8 @@ class Runtime:
                 if woke is not None:
                     self.restored.add(cid)
                 raise
-            if out.error is None and (self.remote or cid in self.streams):  # other processes may hold its pages
+            # Other processes may hold its pages; here, a dict look-up (no call) on the hot path.
+            if out.error is None and (self.remote or cid in self.streams.by_cid):
                 self.push(cid, out.fragments, since=out.since, to=out.conversation.get("version", 0), exclude=page)
             if out.conversation.get("ended"):
                 await h.ended(cid)

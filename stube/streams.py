@@ -90,23 +90,24 @@ class Streams:
     def __init__(self, *, per_conversation: int = 4, per_session: int = 16) -> None:
         self.per_conversation = max(1, per_conversation)
         self.per_session = max(1, per_session)
-        self._by_cid: dict[str, list[Stream]] = {}
+        #: The open streams of each conversation (read directly by the runtime's event path).
+        self.by_cid: dict[str, list[Stream]] = {}
         self._by_owner: dict[str, list[Stream]] = {}
         #: False once the server is stopping: every stream is closed, new ones end at once.
         self.accepting = True
 
     def get(self, cid: str) -> list[Stream] | None:
         """The open streams of ``cid`` (``None`` when there are none)."""
-        return self._by_cid.get(cid)
+        return self.by_cid.get(cid)
 
     def __contains__(self, cid: object) -> bool:
-        return cid in self._by_cid
+        return cid in self.by_cid
 
     def __len__(self) -> int:
-        return sum(len(s) for s in self._by_cid.values())
+        return sum(len(s) for s in self.by_cid.values())
 
     def items(self) -> list[tuple[str, list[Stream]]]:
-        return list(self._by_cid.items())
+        return list(self.by_cid.items())
 
     def attach(self, cid: str, page: str, owner: str | None = None) -> Stream:
         """Open a stream for ``page``; beyond the bounds the oldest stream is displaced.
@@ -118,7 +119,7 @@ class Streams:
         if not self.accepting:
             offer(stream, None)
             return stream
-        mine = self._by_cid.setdefault(cid, [])
+        mine = self.by_cid.setdefault(cid, [])
         mine.append(stream)
         if owner is not None:
             self._by_owner.setdefault(owner, []).append(stream)
@@ -131,11 +132,11 @@ class Streams:
 
     def detach(self, cid: str, stream: Stream) -> None:
         """Forget ``stream`` (its page went away); idempotent."""
-        mine = self._by_cid.get(cid)
+        mine = self.by_cid.get(cid)
         if mine and stream in mine:
             mine.remove(stream)
             if not mine:
-                del self._by_cid[cid]
+                del self.by_cid[cid]
         session = self._by_owner.get(stream.owner) if stream.owner is not None else None
         if session and stream in session:
             session.remove(stream)
@@ -149,12 +150,12 @@ class Streams:
 
     def close(self, cid: str) -> None:
         """Close every stream of ``cid`` (it ended or this process let it go)."""
-        for stream in list(self._by_cid.get(cid, ())):
+        for stream in list(self.by_cid.get(cid, ())):
             self.detach(cid, stream)
             offer(stream, None)
 
     def close_all(self) -> None:
-        for cid in list(self._by_cid):
+        for cid in list(self.by_cid):
             self.close(cid)
 
     def stop(self) -> None:
@@ -168,7 +169,7 @@ class Streams:
         A fold that changed nothing visible is still announced (``since < to``) so
         no page waits for it.
         """
-        streams = self._by_cid.get(cid)
+        streams = self.by_cid.get(cid)
         if not streams or (not fragments and since == to):
             return False
         targets = [s for s in streams if s.page != exclude]
@@ -179,7 +180,7 @@ class Streams:
 
     def push_html(self, cid: str, html: str, *, since: int, to: int, exclude: str | None = None) -> bool:
         """:meth:`push` of a fold another process rendered (``html``: its SSE partials); true if any got it."""
-        streams = self._by_cid.get(cid)
+        streams = self.by_cid.get(cid)
         if not streams or (not html and since == to):
             return False
         targets = [s for s in streams if s.page != exclude]
