@@ -21,7 +21,9 @@ def anyio_backend() -> str:
 
 
 def store_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "stube.store" and r.levelno == logging.ERROR]
+    """What the stores logged about refused writes (INFO: a conflict is how processes take turns)."""
+    return [r.getMessage() for r in caplog.records
+            if r.name == "stube.store" and r.levelno >= logging.INFO and "not saved" in r.getMessage()]
 
 
 # -- every backend --------------------------------------------------------------------------
@@ -167,7 +169,7 @@ async def test_another_process_changes_are_never_overwritten(
     theirs = clone(copy, conv["id"], version=conv["version"] + 2, last_url="/theirs")
     await other.save(theirs)  # builds on what it loaded: accepted
 
-    caplog.set_level(logging.ERROR, logger="stube.store")
+    caplog.set_level(logging.INFO, logger="stube.store")
     ours = clone(conv, conv["id"], version=conv["version"] + 1, last_url="/ours")
     with pytest.raises(StaleWrite) as info:
         await store.save(ours)  # builds on version 1, but 3 is stored
@@ -214,7 +216,7 @@ async def test_a_restored_conversation_saved_again_unchanged_is_not_a_conflict(
     conv = counter_conversation()
     await store.save(conv)
     restarted = backend.store()  # the same app after a restart: a new writer
-    caplog.set_level(logging.ERROR, logger="stube.store")
+    caplog.set_level(logging.INFO, logger="stube.store")
     [restored] = (await restarted.load_all()).values()
     await restarted.save(restored)  # e.g. the final save at shutdown
     await restarted.save(clone(restored, conv["id"], version=conv["version"] + 1))

@@ -26,6 +26,7 @@ runtime's decision, not the store's.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Protocol, runtime_checkable
 
 from .._atomic import DirSync as _DirSync
@@ -71,6 +72,20 @@ class StaleWrite(StubeError):
         self.cid = cid
         self.version = version
         self.stored = stored
+
+    @classmethod
+    def refused(cls, cid: str, version: int, stored: int, seen: int | None) -> StaleWrite:
+        """The refusal a shared store raises, logged once at INFO on ``stube.store``.
+
+        Not an error: with several processes it is how a conflict is noticed, and
+        the runtime then reloads the stored value and folds the event again.
+        """
+        logging.getLogger("stube.store").info(
+            "conversation %s not saved: another process changed it (stored version %s; this copy "
+            "builds on %s); the stored one is kept",
+            cid, "none, it was deleted" if stored == -2 else stored, seen,
+        )
+        return cls(cid, version, stored)
 
 
 @runtime_checkable

@@ -262,12 +262,7 @@ class RedisStore:
             self._unconfirmed.pop(cid, None)
             return
         self._seen.pop(cid, None)
-        log.error(
-            "conversation %s not saved: another process changed it (stored version %s; this copy "
-            "builds on %s); the stored one is kept and this process drops its copy",
-            cid, "none, it was deleted" if stored == -2 else stored, seen,
-        )
-        raise StaleWrite(cid, version, stored)
+        raise StaleWrite.refused(cid, version, stored, seen)
 
     async def delete(self, cid: str) -> None:
         key = self.key(cid)

@@ -232,12 +232,7 @@ class SQLiteStore:
             return
         self._saved.pop(cid, None)
         self._seen.pop(cid, None)
-        log.error(
-            "conversation %s not saved: another process changed it (stored version %s; this copy "
-            "builds on %s); the stored one is kept and this process drops its copy",
-            cid, "none, it was deleted" if stored == -2 else stored, seen,
-        )
-        raise StaleWrite(cid, version, stored)
+        raise StaleWrite.refused(cid, version, stored, seen)
 
     async def _flush(self) -> None:
         """Group commit: every save queued while one transaction runs goes into the next one.
