@@ -144,7 +144,8 @@ class StoreBackend:
             import redis
 
             raw = redis.Redis.from_url(self.redis_url)
-            raw.execute_command("CLIENT", "PAUSE", "3000", "WRITE")  # writes wait, the client times out
+            # Writes wait, the client times out (1 s); long enough for every step inside, lifted on the way out.
+            raw.execute_command("CLIENT", "PAUSE", "30000", "WRITE")
             try:
                 yield
             finally:
