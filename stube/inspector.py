@@ -23,6 +23,7 @@ class Step:
     back: int                  # 0 is now, 1 the step before, ...
     state: str | None          # pretty JSON; None when the instance did not exist then
     changed: bool              # did this step change the instance's record?
+    oldest: bool = False       # the oldest step remembered: what changed it is no longer known
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +80,7 @@ def history(conv: Mapping[str, Any], iid: str) -> list[Step]:
         steps.append(Step(back, pretty(now["state"]) if now is not None else None, now is not then))
         here = before
     rec = here["instances"].get(iid)
-    steps.append(Step(len(steps), pretty(rec["state"]) if rec is not None else None, False))
+    steps.append(Step(len(steps), pretty(rec["state"]) if rec is not None else None, False, oldest=True))
     return steps
 
 
