@@ -17,7 +17,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -91,9 +91,9 @@ def cap_for(headers: Headers, max_body: int, max_upload: int) -> int:
     return max_upload if headers.get("content-type", "").startswith(_MULTIPART) else max_body
 
 
-async def read_body(request: Request, cap: int) -> bytes:
+async def read_body(request: Request, cap: int, headers: Mapping[str, str] | None = None) -> bytes:
     """The whole body, or :class:`Refused` 413 past ``cap`` bytes (400 if the client went away)."""
-    declared = request.headers.get("content-length", "")
+    declared = (headers if headers is not None else request.headers).get("content-length", "")
     if declared == "0":
         return b""  # htmx posts most events without a body: nothing to stream
     if declared.isascii() and declared.isdigit() and int(declared) > cap:
@@ -163,16 +163,17 @@ def to_payload(query: Iterable[tuple[str, str]], fields: dict[str, Any], uploads
     return payload
 
 
-async def read_form(request: Request, *, max_body: int, max_upload: int, wants_files: bool) -> Form:
+async def read_form(request: Request, *, max_body: int, max_upload: int, wants_files: bool,
+                    headers: Mapping[str, str] | None = None) -> Form:
     """Everything an event request carried, under the size caps.
 
     An event's body is usually empty or a few ``name=value`` pairs (``hx-vals``):
     those are split here, the way Starlette's parser would, without building one.
     """
-    headers = request.headers
-    ctype = headers.get("content-type", "")
+    found = headers if headers is not None else request.headers
+    ctype = found.get("content-type", "")
     cap = max_upload if ctype.startswith(_MULTIPART) else max_body
-    body = await read_body(request, cap)
+    body = await read_body(request, cap, found)
     fields: dict[str, Any]
     if not body:
         fields, uploads = {}, Uploads()
@@ -186,7 +187,7 @@ async def read_form(request: Request, *, max_body: int, max_upload: int, wants_f
             elif key != FILES:
                 fields[key] = unquote_plus(value)
     else:
-        fields, uploads = await parse_form(body, headers, cap)
+        fields, uploads = await parse_form(body, request.headers, cap)  # the parsers want Starlette's Headers
     if request.scope.get("query_string") or uploads.files or wants_files:
         payload = to_payload(request.query_params.multi_items(), fields, uploads, wants_files=wants_files)
     else:

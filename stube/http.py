@@ -261,7 +261,8 @@ class Stube:
         """
         params = request.path_params
         cid, iid, name = params["cid"], params["iid"], params["name"]
-        conv = await self._guard(request, cid)
+        headers = _headers(request)
+        conv = await self._guard(request, cid, headers)
         try:
             handler = kernel.admit(conv, iid, name)
             if handler is None:
@@ -278,7 +279,7 @@ class Stube:
             # Gone, or covered by a dialog, or displaced: a double click or a stale tab.
             return Response(status_code=204)
         form = await read_form(request, max_body=self.max_body, max_upload=self.max_upload,
-                               wants_files=handler.wants_files)
+                               wants_files=handler.wants_files, headers=headers)
         try:
             if handler.cls.fields:
                 check_fields(form, handler.cls.fields, self.max_field)
@@ -286,7 +287,7 @@ class Stube:
                 warn_unlisted(handler.cls, form.fields, signature(handler.fn, 2 if handler.catch_all else 1))
             event = Event(iid, name, form.payload, form.fields, convert=True)
             try:
-                out = await self.runtime.apply(cid, event, page=request.headers.get("x-stube-page"),
+                out = await self.runtime.apply(cid, event, page=headers.get("x-stube-page"),
                                                handler=handler, admitted=conv)
             except BadPayload as exc:
                 raise Refused(400, str(exc)) from None
@@ -295,7 +296,7 @@ class Stube:
         finally:
             if form.uploads.files:
                 form.uploads.close()
-        return self._respond(request, cid, out)
+        return self._respond(request, cid, out, headers)
 
     async def _back(self, request: Request) -> Response:
         cid = request.path_params["cid"]
@@ -306,24 +307,27 @@ class Stube:
             raise not_saved(request) from None
         return self._respond(request, cid, out)
 
-    async def _guard(self, request: Request, cid: str) -> dict[str, Any]:
+    async def _guard(self, request: Request, cid: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
         """The checks before a state change, in the contract's order: origin, 410, then 403."""
+        if headers is None:
+            headers = _headers(request)
         # First, so the session checks run together; a live one needs no call into the runtime.
         conv = self.runtime.conversations.get(cid) or await self.runtime.conversation(cid)
-        why = cross_origin(request, self.trusted_origins)
+        why = cross_origin(request, self.trusted_origins, headers)
         if why is not None:
             raise Refused(403, f"cross-origin request refused ({why})")
         if conv is None or conv.get("ended"):
             raise self.pages.gone(request, cid)
-        if not self.sessions.owns(request, conv):
+        if not self.sessions.owns_cookie(headers.get("cookie", ""), conv):
             raise Refused(403, "stube conversation belongs to a different session.")
         return conv
 
-    def _respond(self, request: Request, cid: str, out: kernel.Outcome | None) -> Response:
+    def _respond(self, request: Request, cid: str, out: kernel.Outcome | None,
+                 headers: dict[str, str] | None = None) -> Response:
         if out is None:
             raise self.pages.gone(request, cid)
         conv = out.conversation
-        if request.headers.get("hx-request") != "true":
+        if (headers if headers is not None else request.headers).get("hx-request") != "true":
             urls = Urls(conv.get("base") or request.scope.get("root_path", ""))
             mount = conv.get("mount") or "/"
             target = urls.page(mount) if conv.get("ended") else urls.page(mount, cid)
@@ -363,3 +367,18 @@ def _caller_folder() -> Path:
         frame = frame.f_back
     filename = frame.f_globals.get("__file__") if frame is not None else None
     return Path(filename).resolve().parent if filename else Path.cwd()
+
+
+def _headers(request: Request) -> dict[str, str]:
+    """The request's headers read once into a dict (lower-case names; the first of repeats wins).
+
+    Starlette's ``request.headers.get`` scans the raw list on every call, and one
+    event reads seven of them: the origin checks, the cookie, the body's size and
+    type, htmx's markers.
+    """
+    found: dict[str, str] = {}
+    for name, value in request.scope["headers"]:
+        key = name.decode("latin-1")
+        if key not in found:
+            found[key] = value.decode("latin-1")
+    return found

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from itsdangerous import BadSignature, TimestampSigner
@@ -128,7 +129,11 @@ class Sessions:
                         path=path if path is not None else request.scope.get("root_path") or "/")
 
     def owns(self, conn: HTTPConnection, conv: dict[str, Any]) -> bool:
-        """Does this request's session own the conversation? (Owner-less ones are open.)
+        """Does this request's session own the conversation? (Owner-less ones are open.)"""
+        return self.owns_cookie(conn.headers.get("cookie", ""), conv)
+
+    def owns_cookie(self, header: str, conv: dict[str, Any]) -> bool:
+        """:meth:`owns`, given the request's ``Cookie`` header.
 
         Every event asks, with the same ``Cookie`` header each time: the owner
         it proves (and when its cookie was issued) is remembered by header.
@@ -136,7 +141,6 @@ class Sessions:
         owner = conv.get("owner")
         if owner is None:
             return True
-        header = conn.headers.get("cookie", "")
         known = self._by_header.get(header)
         if known is None or time.time() - known[1] > self.max_age:
             found = self._read(header)
@@ -149,17 +153,18 @@ class Sessions:
         return hmac.compare_digest(known[0], owner)
 
 
-def cross_origin(request: Request, trusted: frozenset[str]) -> str | None:
+def cross_origin(request: Request, trusted: frozenset[str], headers: Mapping[str, str] | None = None) -> str | None:
     """Why a state-changing request looks forged (``None`` when it does not).
 
     Browsers send ``Sec-Fetch-Site`` and ``Origin`` on every POST; a request with
     neither (curl, tests, old clients) is allowed: SameSite=Lax and the session
-    check still apply.
+    check still apply. ``headers``: the request's headers already read into a dict.
     """
-    site = request.headers.get("sec-fetch-site")
+    found = headers if headers is not None else request.headers
+    site = found.get("sec-fetch-site")
     if site in ("cross-site", "same-site"):
         return f"Sec-Fetch-Site: {site}"
-    origin = request.headers.get("origin")
+    origin = found.get("origin")
     if origin is not None:
         own = f"{request.url.scheme}://{request.url.netloc}".lower()
         if origin.rstrip("/").lower() not in trusted | {own}:
