@@ -42,15 +42,16 @@ def load_anchor() -> ASGI:
     return app
 
 
-async def call(app: ASGI, method: str, path: str, headers: list[tuple[bytes, bytes]]) -> tuple[int, dict[bytes, bytes],
-                                                                                               bytes]:
+async def call(app: ASGI, method: str, path: str, headers: list[tuple[bytes, bytes]],
+               body: bytes = b"") -> tuple[int, dict[bytes, bytes], bytes]:
+    """One request straight into an ASGI app: no server, no sockets; ``(status, headers, body)``."""
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
              "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
              "root_path": "", "headers": headers, "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
     out: dict[str, Any] = {"status": 0, "headers": {}, "body": b""}
 
     async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
+        return {"type": "http.request", "body": body, "more_body": False}
 
     async def send(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":

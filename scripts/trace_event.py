@@ -20,12 +20,12 @@ import sys
 from collections import Counter as Tally
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import stube  # noqa: E402
+from bench.inprocess import call  # noqa: E402  (one ASGI request, no server)
 from stube import Component, event  # noqa: E402
 
 PACKAGE = str(ROOT / "stube") + "/"
@@ -43,27 +43,6 @@ class Counter(Component):
     @event
     def add(self, amount: int) -> None:
         self.n += amount
-
-
-async def call(app: Any, method: str, path: str, headers: list[tuple[bytes, bytes]],
-               body: bytes = b"") -> tuple[int, dict[bytes, bytes], bytes]:
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
-             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
-             "root_path": "", "headers": headers, "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
-    out: dict[str, Any] = {"status": 0, "headers": {}, "body": b""}
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            out["status"] = message["status"]
-            out["headers"] = dict(message.get("headers", []))
-        elif message["type"] == "http.response.body":
-            out["body"] += message.get("body", b"")
-
-    await app(scope, receive, send)
-    return out["status"], out["headers"], out["body"]
 
 
 def where(frame: FrameType) -> tuple[str, str] | None:
