@@ -14,14 +14,10 @@ Target (issue 13): 10,000 suspended greenlet flows at <= 12 KiB each.
 from __future__ import annotations
 
 import argparse
-import gc
-import os
 import subprocess
 import sys
-import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
@@ -29,75 +25,22 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]  # bench
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from stube import Component, answer, call, event, kernel  # noqa: E402
-from stube.flows import ask, flow, release  # noqa: E402
+from bench.flows import STEPS, TaskWizard, greenlet_wizard, memory  # noqa: E402  (the same wizards)
+from stube import Component, kernel  # noqa: E402
+from stube.flows import release  # noqa: E402
 
-STEPS = 20
 TARGET_KIB = 12.0
-
-
-class Step(Component):
-    template_string = '<form {{ root() }}><p>Step {{ self.n }}</p><button {{ on("ok") }}>OK</button></form>'
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    @event
-    def ok(self) -> Any:
-        return answer(self.n)
-
-
-class TaskWizard(Component):
-    def __init__(self) -> None:
-        self.total = 0
-        self.i = 0
-
-    def start(self) -> Any:
-        return call(Step(0), resume="on_step")
-
-    def on_step(self, value: int) -> Any:
-        self.total += value
-        self.i += 1
-        return answer(self.total) if self.i > STEPS else call(Step(self.i), resume="on_step")
-
-
-@flow
-def greenlet_wizard() -> int:
-    total = 0
-    for i in range(STEPS + 1):
-        total += ask(Step(i))
-    return total
-
 
 WORKLOADS: dict[str, Callable[[], Component]] = {"task component": TaskWizard, "greenlet flow": greenlet_wizard}
 
 
-def rss_kib() -> int:
-    with open(f"/proc/{os.getpid()}/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
-
-
-def measure(make: Callable[[], Component], n: int, steps: int = 3) -> tuple[float, float]:
-    """Bytes per suspended conversation: (tracemalloc, RSS)."""
+def measure(make: Callable[[], Component], n: int) -> tuple[float, float]:
+    """Bytes per conversation suspended 3 steps in: (tracemalloc, RSS), after warming the caches."""
     env = kernel.Env()
-    for _ in range(20):  # warm templates and caches outside the measurement
+    for _ in range(20):  # templates, the on() cache, handler caches: outside the measurement
         kernel.boot(make(), env)
     release(env, None)
-    gc.collect()
-    rss0 = rss_kib()
-    tracemalloc.start()
-    convs = []
-    for _ in range(n):
-        conv = kernel.boot(make(), env).conversation
-        for _ in range(steps):
-            conv = kernel.run(conv, kernel.Event(conv["stack"][-1], "ok"), env).conversation
-        convs.append(conv)
-    gc.collect()
-    traced = tracemalloc.get_traced_memory()[0]
-    tracemalloc.stop()
-    rss = (rss_kib() - rss0) * 1024
-    assert len(env.live) == (n if make is greenlet_wizard else 0)
-    return traced / n, rss / n
+    return memory(make, n, 3)
 
 
 def main() -> None:
