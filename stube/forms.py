@@ -1,7 +1,7 @@
 """What a request carried: an event's body read under a cap, parsed as a form, turned into a
 payload; and the version a reconnecting SSE stream has seen.
 
-``read_body(request, cap)`` → ``parse_form(body, headers, cap)`` → ``to_payload(query, fields, uploads)``.
+``read_body(request, cap, headers)`` → ``parse_form(body, headers, cap)`` → ``to_payload(query, fields, uploads)``.
 Upload descriptors (``{"name", "filename", "content_type", "size", "path"}``)
 come only from the multipart parser: a client-sent ``files`` key (query,
 urlencoded field, ``hx-vals``, a text part) is dropped, so no payload can name
@@ -91,9 +91,12 @@ def cap_for(headers: Headers, max_body: int, max_upload: int) -> int:
     return max_upload if headers.get("content-type", "").startswith(_MULTIPART) else max_body
 
 
-async def read_body(request: Request, cap: int, headers: Mapping[str, str] | None = None) -> bytes:
-    """The whole body, or :class:`Refused` 413 past ``cap`` bytes (400 if the client went away)."""
-    declared = (headers if headers is not None else request.headers).get("content-length", "")
+async def read_body(request: Request, cap: int, headers: Mapping[str, str]) -> bytes:
+    """The whole body, or :class:`Refused` 413 past ``cap`` bytes (400 if the client went away).
+
+    ``headers``: the request's headers (a dict the caller read once, or ``request.headers``).
+    """
+    declared = headers.get("content-length", "")
     if declared == "0":
         return b""  # htmx posts most events without a body: nothing to stream
     if declared.isascii() and declared.isdigit() and int(declared) > cap:
