@@ -134,8 +134,14 @@ def private(value: Any) -> Any:
         return value
 
 
+#: The step a flow starts at: no parent, nothing logged (one tuple shared by every flow).
+_START: tuple[Any, ...] = (None,)
+
+
 def node(parent: str | None, entries: Sequence[Entry]) -> tuple[Any, ...]:
     """One step of a non-durable log, as :data:`Nodes` stores it."""
+    if not entries and parent is None:
+        return _START
     if len(entries) == 1:
         return (parent, *entries[0])
     return (parent, *map(tuple, entries))
