@@ -412,7 +412,16 @@ def ask(embed: Any) -> Any:
     # Handed over through live.outbox, not as the switch's argument, and dropped here: while
     # the flow waits, this frame (kept with the greenlet) holds neither the embed nor the request.
     del embed, live
-    return g.parent.switch()
+    return _wait(g.parent)
+
+
+def _wait(driver: Any) -> Any:
+    """Switch to the driver from a frame with one local and a short stack.
+
+    greenlet keeps a frame object for the frame that switched out for as long as
+    the flow waits; its size follows that frame's locals and stack depth.
+    """
+    return driver.switch()
 
 
 def remember(fn: Callable[[], Any]) -> Any:
