@@ -375,6 +375,7 @@ class _Live:
             cont.throw(greenlet.GreenletExit)
         except Exception:
             log.exception("cleanup of flow %s raised", name)
+        self.outbox = None  # what a flow that caught GreenletExit asked for next: never shown
         if not cont.dead:
             log.warning("flow %s caught GreenletExit and asked again; it was dropped", name)
 
