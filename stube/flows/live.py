@@ -147,24 +147,18 @@ def node(parent: str | None, entries: Sequence[Entry]) -> tuple[Any, ...]:
     return (parent, *map(tuple, entries))
 
 
-def node_entries(step: tuple[Any, ...]) -> list[Entry]:
-    """The entries of one stored step (fresh lists: a replay may not change the tree)."""
-    if len(step) > 1 and type(step[1]) is str:  # one entry, flat: its kind is a str
-        return [list(step[1:])]
-    return [list(entry) for entry in step[1:]]
-
-
 def chain(nodes: Nodes, at: str) -> list[Entry] | None:
-    """The entries leading to ``at`` (``None`` when ``at`` is unknown here)."""
-    steps: list[tuple[Any, ...]] = []
+    """The entries leading to ``at`` (``None`` when ``at`` is unknown here), as fresh lists."""
+    steps: list[list[Entry]] = []
     token: str | None = at
     while token is not None:
         step = nodes.get(token)
         if step is None:
             return None
-        token = step[0]
-        steps.append(step)
-    return [entry for step in reversed(steps) for entry in node_entries(step)]
+        token, rest = step[0], step[1:]
+        # One entry is stored flat (its kind, a str, comes first); several as tuples.
+        steps.append([list(rest)] if rest and type(rest[0]) is str else [list(entry) for entry in rest])
+    return [entry for entries in reversed(steps) for entry in entries]
 
 
 def as_request(value: Any) -> Request:
@@ -185,7 +179,6 @@ class _FlowGreenlet(greenlet.greenlet):  # type: ignore[misc]
     """A flow's greenlet; ``stube_live`` points back to its bookkeeping (a slot: no ``__dict__`` per flow)."""
 
     __slots__ = ("stube_live",)
-
     stube_live: _Live
 
 
