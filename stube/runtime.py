@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -268,6 +269,8 @@ class Runtime:
         """Create a conversation for a page view: unused, unsaved, its commands held until it is used."""
         h = self.holdings
         h.make_room()
+        if owner is not None:
+            owner = sys.intern(owner)  # one string per session, however many pages it opens
         env = await self.views.env_for(owner)
         with self.scheduler.active():
             out = kernel.boot(root, env, owner=owner, principal=principal, mount=mount, base=base)
@@ -275,6 +278,7 @@ class Runtime:
         if out.conversation.get("ended"):
             release_flows(self.env, cid, None)
             return out
+        out.conversation = cv.compact(out.conversation)  # held for long by many: no keys at their defaults
         self.live.add_unused(cid, out.conversation)
         # A shared store: its first event or stream may reach another process, which must find it.
         try:
