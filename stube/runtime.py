@@ -28,7 +28,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -269,8 +268,6 @@ class Runtime:
         """Create a conversation for a page view: unused, unsaved, its commands held until it is used."""
         h = self.holdings
         h.make_room()
-        if owner is not None:
-            owner = sys.intern(owner)  # one string per session, however many pages it opens
         env = await self.views.env_for(owner)
         with self.scheduler.active():
             out = kernel.boot(root, env, owner=owner, principal=principal, mount=mount, base=base)
