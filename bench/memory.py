@@ -56,8 +56,8 @@ class Counter(Component):
 
 
 #: The parts of a conversation the breakdown names, in the order it walks them (first seen, first billed).
-PARTS = ("conversation dict", "instance map and ids (cid, iids)", "records", "component state", "stack", "history (undo log)",
-         "root_spec", "other keys (owner, mount, touched, ...)")
+PARTS = ("conversation dict", "instance map and ids (cid, iids)", "records", "component state", "stack",
+         "history (undo log)", "root_spec", "other keys (owner, mount, touched, ...)")
 
 
 def breakdown(conversations: Iterable[dict[str, Any]]) -> Tally[str]:

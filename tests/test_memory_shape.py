@@ -19,9 +19,8 @@ from typing import Any
 from starlette.testclient import TestClient
 
 import stube
-from stube import Component, back, event
+from stube import Component, back, event, kernel
 from stube import conversation as cv
-from stube import kernel
 from stube.kernel import Env, Event
 from stube.paint import RESTART
 from stube.runtime import Runtime, Settings
