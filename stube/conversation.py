@@ -54,6 +54,7 @@ import re
 import secrets
 import time
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from .component import Component, capture_json
@@ -106,11 +107,9 @@ def empty(cid: str | None = None, *, owner: str | None = None, principal: Any = 
 
 #: Top-level keys that may be absent, and the value an absent one has. (``version``,
 #: ``format``, ``stack``, ``instances`` and ``touched`` are always present.)
-DEFAULTS: Mapping[str, Any] = {
-    "history": [], "history_limit": DEFAULT_HISTORY_LIMIT, "owner": None, "principal": None,
-    "mount": None, "base": "", "last_url": None, "painted": None, "ended": False, "result": None,
-    "step": 0,
-}
+DEFAULTS: Mapping[str, Any] = MappingProxyType({
+    "history": [], "history_limit": DEFAULT_HISTORY_LIMIT, "owner": None, "principal": None, "mount": None,
+    "base": "", "last_url": None, "painted": None, "ended": False, "result": None, "step": 0})
 #: Keys of 0.2 that nothing reads any more (dropped by :func:`compact`).
 _RETIRED = frozenset({"created"})
 
@@ -121,16 +120,8 @@ def compact(conv: dict[str, Any]) -> dict[str, Any]:
     A new dict, sized for the keys it keeps (a dict with more than ten keys
     takes 464 bytes, with ten or fewer 272); ``conv`` itself when nothing goes.
     """
-    drop = [k for k, v in conv.items() if k in _RETIRED or (k in DEFAULTS and _is_default(k, v))]
-    if not drop:
-        return conv
-    return {k: v for k, v in conv.items() if k not in drop}
-
-
-def _is_default(key: str, value: Any) -> bool:
-    default = DEFAULTS[key]
-    # 0 == False == 0.0 and 1 == True: only the default's own type counts (it serialises differently).
-    return value == default and type(value) is type(default)
+    drop = [k for k, v in conv.items() if k in _RETIRED or (k in DEFAULTS and same_json(v, DEFAULTS[k]))]
+    return {k: v for k, v in conv.items() if k not in drop} if drop else conv
 
 
 def stored(conv: dict[str, Any]) -> dict[str, Any]:

@@ -183,10 +183,10 @@ def boot(root: Component | type[Component], env: Env, *, cid: str | None = None,
     """Mint a conversation around ``root``: instantiate, run ``start`` hooks, render the first page.
 
     The root's initial type and state are kept as ``root_spec`` ("Start
-    again" rebuilds from it), shared with other conversations that started
-    from the same (see :func:`stube.conversation.shared_root`). A root that cannot even be made (its
-    ``__init__`` raised or left non-JSON state) gives a conversation with no
-    frames whose page is the error banner, instead of an exception.
+    again" rebuilds from it), shared with conversations that started alike
+    (:func:`stube.conversation.shared_root`). A root that cannot even be made
+    (its ``__init__`` raised or left non-JSON state) gives a conversation with
+    no frames whose page is the error banner, instead of an exception.
     """
     conv = cv.empty(cid, owner=owner, principal=principal, history_limit=env.history_limit,
                     mount=mount, base=base)
