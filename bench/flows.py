@@ -11,13 +11,15 @@ interleaved in short samples; the 10th percentile and the median are reported
 (thread CPU time, so other processes on a busy machine disturb it less).
 
 Then memory: 10,000 conversations each suspended in a greenlet flow against
-10,000 suspended at the same step of a task component (tracemalloc and RSS).
+10,000 suspended at the same step of a task component (tracemalloc and RSS,
+each in its own process: tracemalloc's own bookkeeping would inflate RSS).
 Target: a greenlet flow step within 1.3x of the task-component step.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import gc
 import os
 import statistics
@@ -132,13 +134,30 @@ def rss_kib() -> int:
     return pages * os.sysconf("SC_PAGE_SIZE") // 1024
 
 
-def memory(make: Callable[[], Component], n: int, steps: int) -> tuple[float, float]:
-    """Bytes per suspended conversation: (tracemalloc, RSS delta)."""
+def _trim() -> None:
+    """Hand glibc's free heap pages back (``malloc_trim``), so RSS counts what is held, not what was."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: RSS as it is
+        pass
+
+
+def memory(make: Callable[[], Component], n: int, steps: int, *, traced: bool) -> float:
+    """Bytes per suspended conversation: heap growth (``traced``, tracemalloc) or RSS growth.
+
+    Measured in separate runs: tracemalloc keeps a trace for every live block
+    (about as many bytes again as the conversation itself), so an RSS reading
+    taken while it runs counts tracemalloc, not the conversations. Both readings
+    of an RSS run follow a ``malloc_trim``.
+    """
     env = Env()
     gc.collect()
-    rss0 = rss_kib()
-    tracemalloc.start()
-    snap0 = tracemalloc.get_traced_memory()[0]
+    if traced:
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+    else:
+        _trim()
+        before = rss_kib() * 1024
     convs = []
     for _ in range(n):
         out = kernel.boot(make(), env)
@@ -147,13 +166,25 @@ def memory(make: Callable[[], Component], n: int, steps: int) -> tuple[float, fl
             out = kernel.run(conv, kernel.Event(conv["stack"][-1], "ok"), env)
             conv = out.conversation
         convs.append(conv)
+    del out
     gc.collect()
-    traced = tracemalloc.get_traced_memory()[0] - snap0
-    tracemalloc.stop()
-    rss = (rss_kib() - rss0) * 1024
+    if traced:
+        grown = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+    else:
+        _trim()
+        grown = rss_kib() * 1024 - before
     del convs
     release(env, None)
-    return traced / n, rss / n
+    return grown / n
+
+
+def measure_apart(script: str, args: list[str]) -> tuple[float, float]:
+    """(traced, RSS) bytes per conversation, each from its own fresh process running ``script``."""
+    out = [float(subprocess.run([sys.executable, script, *args, "--method", method], check=True,
+                                capture_output=True, text=True).stdout)
+           for method in ("traced", "rss")]
+    return out[0], out[1]
 
 
 def main() -> None:
@@ -161,10 +192,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--memory", choices=list(WORKLOADS), help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, default=10_000, help=argparse.SUPPRESS)
+    parser.add_argument("--method", choices=("traced", "rss"), default="rss", help=argparse.SUPPRESS)
     opts = parser.parse_args()
-    if opts.memory:  # child process: one workload in a clean heap
-        traced, rss = memory(WORKLOADS[opts.memory], opts.n, 3)
-        print(traced, rss)
+    if opts.memory:  # child process: one workload, one method, in a clean heap
+        print(memory(WORKLOADS[opts.memory], opts.n, 3, traced=opts.method == "traced"))
         return
     # 5,000 for the memory table: bench/flows_memory.py measures the 10,000 the target names.
     conversations, rounds, mem_n = (2, 60, 2_000) if opts.quick else (2, 150, 5_000)
@@ -196,9 +227,7 @@ def main() -> None:
     print(f"\nmemory: {mem_n:,} conversations suspended 3 steps into the wizard "
           "(one Env, a fresh process each)")
     for name in ("task component", "greenlet flow", "generator flow", "durable flow"):
-        out = subprocess.run([sys.executable, __file__, "--memory", name, "--n", str(mem_n)],
-                             check=True, capture_output=True, text=True).stdout.split()
-        traced, rss = float(out[0]), float(out[1])
+        traced, rss = measure_apart(__file__, ["--memory", name, "--n", str(mem_n)])
         print(f"{name:<16} {traced / 1024:7.1f} KiB/conversation traced, {rss / 1024:7.1f} KiB RSS")
 
 

@@ -703,6 +703,40 @@ def test_back_into_a_flow_rebuilds_it_from_the_log() -> None:
     assert STAMPS == [0]  # remember() was not re-run by the rebuild
 
 
+@flow
+def layered():
+    a = ask(Prompt("first"))
+    n = remember(lambda: STAMPS.append(len(STAMPS)) or len(STAMPS))
+    try:
+        ask(Prompt("may fail"))
+        failed = "answered"
+    except AskFailed as exc:
+        failed = str(exc)
+    b = ask(Prompt(f"{a}, stamp {n}, {failed}"))
+    return ask(Prompt(f"last after {b}"))
+
+
+def test_back_rebuilds_steps_that_logged_several_values_and_a_failure() -> None:
+    STAMPS.clear()
+    h = Harness(layered)
+    say(h, "x")  # one step logs the answer and the remember() value
+    h.dispatch("fail", target=Prompt, message="no way")  # the next logs a failure
+    third = question(h)
+    assert third.startswith("x, stamp 1, ") and "no way" in third
+    say(h, "y")
+    assert question(h) == "last after y"
+    h.back()
+    assert question(h) == third
+    say(h, "z")  # rebuilt from the log: the failure is raised again at the same ask
+    assert question(h) == "last after z"
+    h.back()
+    h.back()
+    assert question(h) == "may fail"
+    say(h, "fine")  # rebuilt through the step of two values; this time the ask is answered
+    assert question(h) == "x, stamp 1, answered"
+    assert STAMPS == [0]  # remember() ran once: every rebuild took its value from the log
+
+
 def test_back_to_a_finished_non_durable_flow_shows_it_was_lost() -> None:
     h = Harness(Home)
     h.dispatch("go", kind="boom")
@@ -795,6 +829,34 @@ def test_a_suspended_greenlet_does_not_keep_the_dispatch_context_alive() -> None
     assert ref() is None  # while it waits, the flow holds neither that context nor the fold in it
     say(h, "Ada")  # and it still resumes, in the context of the event that resumes it
     assert question(h) == "Welcome, Ada. Begin?"
+
+
+ASKED: list[weakref.ref[Component]] = []
+
+
+class TrackedPrompt(Prompt):
+    """A Prompt that lets the test see whether the spec object is still alive."""
+
+    def __init__(self, question: str) -> None:
+        super().__init__(question)
+        ASKED.append(weakref.ref(self))
+
+
+@flow
+def asks_tracked():
+    name = ask(TrackedPrompt("Name?"))
+    return ask(Confirm(f"Welcome, {name}. Begin?"))
+
+
+def test_a_suspended_greenlet_does_not_keep_the_component_it_asked_for() -> None:
+    ASKED.clear()
+    h = Harness(asks_tracked)
+    gc.collect()
+    assert ASKED[0]() is None  # the child lives in the conversation as state; the waiting flow drops it
+    h.dispatch("submit", target=TrackedPrompt, value="Ada")  # and the answer still reaches the flow
+    assert question(h) == "Welcome, Ada. Begin?"
+    h.dispatch("yes", target=Confirm)
+    assert h.result is True
 
 
 def test_release_a_whole_conversation_or_everything() -> None:

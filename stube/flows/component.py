@@ -39,6 +39,7 @@ from .live import (
     failure,
     fn_name,
     new_token,
+    node,
     private,
     tag,
 )
@@ -130,9 +131,9 @@ class FlowComponent(Component):
         if live is not None and live.cont is not None and live.at == self.at:
             return None  # the io it asked for is still on its way
         live = driver.rebuild(live)
-        if live is None or live.request is None:
+        if live is None or live.io is None:
             return None
-        return fx.Io(_io_thunk(live.request[1].fn, live.at), "_stube_io")
+        return fx.Io(_io_thunk(live.io.fn, live.at), "_stube_io")
 
     def render(self) -> str:
         busy = bool(self.asking and self.asking.startswith("io:"))
@@ -208,7 +209,7 @@ class _Driver:
         if not cls._flow_durable:
             if nodes is None:
                 nodes = {}
-            nodes[root] = (None, [])
+            nodes[root] = node(None, ())
         live = self._fresh(root, nodes)
         flow.at, flow.asking = root, None
         flow.__dict__.pop("error", None)
@@ -293,17 +294,17 @@ class _Driver:
         except Exception as exc:
             self.fail(live, exc)
             return None
-        live.request = req
+        live.io = req[1] if req[0] == IO else None
         return live
 
     def suspend(self, live: _Live, req: Request) -> Any:
         """Turn the continuation's request into the effect the kernel folds."""
         flow = self.flow
         kind, payload = req
-        live.request = req
+        live.io = payload if kind == IO else None
         live.seal()
         flow.at = live.at
-        if self.cls._flow_durable:
+        if live.log is not None and self.cls._flow_durable:
             flow.log = live.log
         if kind == DONE:
             live.cont = None

@@ -40,8 +40,10 @@ ASK_SLOT = "ask"
 
 Request = tuple[str, Any]
 Entry = list[Any]
-#: Non-durable flows' log: position token -> (parent token, entries of that step).
-Nodes = dict[str, tuple[str | None, list[Entry]]]
+#: Non-durable flows' log: position token -> ``(parent token, *entries of that step)``, each
+#: entry a tuple, or, for the usual step of one entry, ``(parent token, *entry)`` flat
+#: (a step then costs one tuple; a suspended flow keeps every step of its rewind history).
+Nodes = dict[str, tuple[Any, ...]]
 
 
 class AskFailed(StubeError, RuntimeError):
@@ -132,16 +134,30 @@ def private(value: Any) -> Any:
         return value
 
 
+#: The step a flow starts at: no parent, nothing logged (one tuple shared by every flow).
+_START: tuple[Any, ...] = (None,)
+
+
+def node(parent: str | None, entries: Sequence[Entry]) -> tuple[Any, ...]:
+    """One step of a non-durable log, as :data:`Nodes` stores it."""
+    if not entries and parent is None:
+        return _START
+    if len(entries) == 1:
+        return (parent, *entries[0])
+    return (parent, *map(tuple, entries))
+
+
 def chain(nodes: Nodes, at: str) -> list[Entry] | None:
-    """The entries leading to ``at`` (``None`` when ``at`` is unknown here)."""
+    """The entries leading to ``at`` (``None`` when ``at`` is unknown here), as fresh lists."""
     steps: list[list[Entry]] = []
     token: str | None = at
     while token is not None:
-        node = nodes.get(token)
-        if node is None:
+        step = nodes.get(token)
+        if step is None:
             return None
-        token, entries = node
-        steps.append(entries)
+        token, rest = step[0], step[1:]
+        # One entry is stored flat (its kind, a str, comes first); several as tuples.
+        steps.append([list(rest)] if rest and type(rest[0]) is str else [list(entry) for entry in rest])
     return [entry for entries in reversed(steps) for entry in entries]
 
 
@@ -160,9 +176,22 @@ def as_request(value: Any) -> Request:
 
 
 class _FlowGreenlet(greenlet.greenlet):  # type: ignore[misc]
-    """A flow's greenlet; ``stube_live`` points back to its bookkeeping."""
+    """A flow's greenlet; ``stube_live`` points back to its bookkeeping (a slot: no ``__dict__`` per flow)."""
 
-    stube_live: _Live | None = None
+    __slots__ = ("stube_live",)
+    stube_live: _Live
+
+
+#: This thread's ident, one int object per thread instead of one per flow.
+_thread = threading.local()
+
+
+def thread_ident() -> int:
+    try:
+        ident: int = _thread.ident
+    except AttributeError:
+        ident = _thread.ident = threading.get_ident()
+    return ident
 
 
 #: The generator flow whose code is running (``remember`` and error hints read it); in ``stube.context``.
@@ -173,21 +202,21 @@ class _Live:
     """One flow instance's live continuation, its log and where it sits."""
 
     __slots__ = ("cls", "cont", "thread", "at", "log", "nodes", "pending", "replay", "cursor", "diverged",
-                 "inline", "request")
+                 "inline", "io", "outbox")
 
     def __init__(self, cls: FlowType, at: str, nodes: Nodes | None) -> None:
         self.cls = cls
         self.cont: Any = None
-        self.thread = threading.get_ident()
+        self.thread = thread_ident()
         #: The position token of the suspension point the continuation sits at.
         self.at = at
-        #: Durable flows (and replay_flow): every entry consumed, oldest first.
-        self.log: list[Entry] = []
+        #: Durable flows (and replay_flow): every entry consumed, oldest first (None with ``nodes``).
+        self.log: list[Entry] | None = [] if nodes is None else None
         #: Non-durable flows: the step tree. Any state in the rewind history can be
         #: rebuilt from it; it lives until release().
         self.nodes = nodes
-        #: Entries recorded since the last suspension point.
-        self.pending: list[Entry] = []
+        #: Entries recorded since the last suspension point (None: none yet).
+        self.pending: list[Entry] | None = None
         #: While rebuilding: the entries to feed back instead of suspending.
         self.replay: Sequence[Entry] | None = None
         self.cursor = 0
@@ -195,20 +224,27 @@ class _Live:
         self.diverged: FlowDiverged | None = None
         #: Embedded (slot, eager, keyed) flows ask inside their own area; frames call.
         self.inline = False
-        #: What the suspended continuation waits for.
-        self.request: Request | None = None
+        #: The ``io()`` the suspended continuation waits for (None when it waits for an answer:
+        #: the component it asked for lives in the conversation, so the flow need not keep it).
+        self.io: fx.Io | None = None
+        #: The request ``ask()`` hands over, set just before it switches out: passed this way,
+        #: no frame of the suspended greenlet keeps the embed (or a tuple) alive while it waits.
+        self.outbox: Request | None = None
 
     # -- the log --
 
     def record(self, entry: Entry) -> None:
         """A new value reached the flow (answer, io result, remember)."""
-        self.pending.append(entry)
-        if self.nodes is None:
+        if self.pending is None:
+            self.pending = [entry]
+        else:
+            self.pending.append(entry)
+        if self.log is not None:
             self.log.append(entry)
 
     def consumed(self, entry: Entry) -> None:
         """A logged value was fed back during a replay."""
-        if self.nodes is None:
+        if self.log is not None:
             self.log.append(entry)
 
     def seal(self) -> None:
@@ -216,8 +252,8 @@ class _Live:
         if self.pending:
             token = new_token()
             if self.nodes is not None:
-                self.nodes[token] = (self.at, self.pending)
-            self.pending = []
+                self.nodes[token] = node(self.at, self.pending)
+            self.pending = None
             self.at = token
 
     def diverge(self, message: str) -> FlowDiverged:
@@ -242,7 +278,9 @@ class _Live:
         self.cont = g
         g.parent = greenlet.getcurrent()
         g.gr_context = contextvars.copy_context()
-        out = g.switch(*args, **kwargs)
+        # greenlet keeps the arguments of the first switch for the greenlet's lifetime: no
+        # empty kwargs dict per flow.
+        out = g.switch(*args, **kwargs) if kwargs else g.switch(*args)
         return self._after_switch(g, out)
 
     def send(self, value: Any, exc: BaseException | None) -> Request:
@@ -274,9 +312,12 @@ class _Live:
         # Drop the dispatch's context while suspended: it holds that fold (its working copy
         # and render state) alive for as long as the flow waits. The next send() sets a fresh one.
         g.gr_context = None
+        req, self.outbox = self.outbox, None
         if self.diverged is not None:
             raise self.diverged
-        return (DONE, out) if g.dead else out
+        if g.dead:
+            return DONE, out
+        return out if req is None else req
 
     def check(self, req: Request, entry: Any) -> None:
         """Does the request the replay reached match the next log entry?"""
@@ -327,6 +368,7 @@ class _Live:
             cont.throw(greenlet.GreenletExit)
         except Exception:
             log.exception("cleanup of flow %s raised", name)
+        self.outbox = None  # what a flow that caught GreenletExit asked for next: never shown
         if not cont.dead:
             log.warning("flow %s caught GreenletExit and asked again; it was dropped", name)
 
@@ -350,15 +392,30 @@ def ask(embed: Any) -> Any:
     child's ``answer_error`` and a raising ``io`` function raise :class:`AskFailed`.
     """
     g = greenlet.getcurrent()
-    if getattr(g, "stube_live", None) is None:
+    live = getattr(g, "stube_live", None)
+    if live is None:
         if _gen_live.get() is not None:
             raise FlowError("ask() cannot suspend a generator flow from inside a call; "
                             "write `value = yield embed` in the flow function itself")
         raise FlowError("ask() works only inside a @stube.flow function; a component returns "
                         "call(embed, resume='on_...') instead")
     if isinstance(embed, Component) and IID_KEY not in embed.__dict__:
-        return g.parent.switch((ASK, embed))  # the common case, without as_request's checks
-    return g.parent.switch(as_request(embed))
+        live.outbox = (ASK, embed)  # the common case, without as_request's checks
+    else:
+        live.outbox = as_request(embed)
+    # Handed over through live.outbox, not as the switch's argument, and dropped here: while
+    # the flow waits, this frame (kept with the greenlet) holds neither the embed nor the request.
+    del embed, live
+    return _wait(g.parent)
+
+
+def _wait(driver: Any) -> Any:
+    """Switch to the driver from a frame with one local and a short stack.
+
+    greenlet keeps a frame object for the frame that switched out for as long as
+    the flow waits; its size follows that frame's locals and stack depth.
+    """
+    return driver.switch()
 
 
 def remember(fn: Callable[[], Any]) -> Any:
