@@ -19,7 +19,9 @@ import json
 import logging
 import secrets
 import threading
+import time
 import weakref
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
@@ -36,6 +38,9 @@ Claim = Callable[[str, float], Awaitable[bool]]
 Relay = Callable[[str, Any, str], None]
 #: Seconds a delivery claim of a published message lives (duplicates arrive within milliseconds).
 PUBLISH_CLAIM_TTL = 60.0
+#: Seconds a delivery worker runs folds before it lets the loop run the rest (the pages that
+#: already got their message, other requests): what one publish holds the loop for at a time.
+FAN_OUT_SLICE = 0.002
 
 #: Every running scheduler of this process (``publish`` from host code reaches all of them).
 _running: weakref.WeakSet[Scheduler] = weakref.WeakSet()
@@ -75,6 +80,11 @@ class Scheduler:
         self.topics: dict[str, dict[tuple[str, str], str]] = {}
         self._held: dict[str, list[Command]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: Published messages waiting for a delivery worker (see :meth:`fan_out`).
+        self._inbox: deque[tuple[str, Event]] = deque()
+        self._workers = 0      # delivery workers alive
+        self._delivering = 0   # ... of which inside a delivery (suspended there, or running it)
+        self._check_armed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: int | None = None
         self.running = False
@@ -101,6 +111,7 @@ class Scheduler:
 
     def stop(self) -> None:
         """Shutdown, last step: cancel background tasks, drop every subscription."""
+        self._inbox.clear()
         for task in list(self._tasks):
             task.cancel()
         self.topics.clear()
@@ -268,13 +279,67 @@ class Scheduler:
 
     def fan_out(self, topic: str, message: Any, msg_id: str = "") -> None:
         """(Loop thread.) Deliver to this process's subscribers; each claims its delivery when
-        several processes may hold the same subscription (``msg_id`` names the publish)."""
-        for (cid, iid), name in list(self.topics.get(topic, {}).items()):
-            event = Event(iid, name, args=(message,), internal=True)
-            if self.claim is None or not msg_id:
-                self.spawn(self._deliver(cid, event))
-            else:
+        several processes may hold the same subscription (``msg_id`` names the publish).
+
+        Deliveries queue in the scheduler's inbox, in order, and a delivery worker
+        folds them one after another: no task per subscriber (a thousand tasks made
+        and kept alive until their turn were half the cost of a publish, and the
+        garbage collector's full passes). A delivery that waits (a busy
+        conversation, a store that writes) holds up only its worker: another
+        one takes over the inbox (see :meth:`_check`).
+        """
+        subs = self.topics.get(topic)
+        if not subs:
+            return
+        if self.claim is not None and msg_id:
+            for (cid, iid), name in list(subs.items()):
+                event = Event(iid, name, args=(message,), internal=True)
                 self.spawn(self._claimed(f"pub:{msg_id}:{cid}:{iid}", PUBLISH_CLAIM_TTL, cid, event))
+            return
+        self._inbox.extend((cid, Event(iid, name, args=(message,), internal=True))
+                           for (cid, iid), name in subs.items())
+        if self._workers == 0:
+            self._add_worker()
+        else:
+            self._arm_check()
+
+    def _add_worker(self) -> None:
+        self._workers += 1
+        self.spawn(self._work())
+
+    def _arm_check(self) -> None:
+        if not self._check_armed and self._loop is not None:
+            self._check_armed = True
+            self._loop.call_soon(self._check)
+
+    def _check(self) -> None:
+        """The loop got control back: when every worker waits inside a delivery, the inbox gets a new one."""
+        self._check_armed = False
+        if self._inbox and self._delivering == self._workers and self.running:
+            self._add_worker()
+
+    async def _work(self) -> None:
+        """A delivery worker: folds what the inbox holds, in order, until it is empty."""
+        inbox, deliver = self._inbox, self._deliver
+        try:
+            while inbox:
+                until = time.perf_counter() + FAN_OUT_SLICE
+                while inbox:
+                    cid, event = inbox.popleft()
+                    self._arm_check()  # runs only once this worker gives the loop back
+                    self._delivering += 1
+                    try:
+                        await deliver(cid, event)
+                    except Exception:  # Runtime.deliver logs its own; a subscriber never stops the others
+                        log.exception("delivering %s to %s/%s failed", event.name, cid, event.iid)
+                    finally:
+                        self._delivering -= 1
+                    if time.perf_counter() > until:
+                        break
+                if inbox:
+                    await asyncio.sleep(0)  # the pages served so far read their message meanwhile
+        finally:
+            self._workers -= 1
 
     # -- introspection (tests, benchmarks, hosts) --
 

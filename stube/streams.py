@@ -40,14 +40,21 @@ class Stream:
         ``done`` runs when the body ends, however it ends (the client went away,
         the conversation ended, a newer stream displaced this one).
         """
+        queue = self.queue
         try:
             yield wire.KEEPALIVE
             while True:
-                try:
-                    item = await asyncio.wait_for(self.queue.get(), keepalive)
-                except TimeoutError:
-                    yield wire.KEEPALIVE
-                    continue
+                if queue.empty():
+                    # ``timeout``, not ``wait_for``: no task, future and callback hops per message
+                    # (a publish reaches every page at once; those hops were a third of its cost).
+                    try:
+                        async with asyncio.timeout(keepalive):
+                            item = await queue.get()
+                    except TimeoutError:
+                        yield wire.KEEPALIVE
+                        continue
+                else:
+                    item = queue.get_nowait()
                 if item is None:
                     return
                 yield item
