@@ -80,8 +80,10 @@ class Scheduler:
         self.topics: dict[str, dict[tuple[str, str], str]] = {}
         self._held: dict[str, list[Command]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        #: Published messages waiting for a delivery worker (see :meth:`fan_out`).
-        self._inbox: deque[tuple[str, Event]] = deque()
+        #: Published messages waiting for a delivery worker (see :meth:`fan_out`): each the
+        #: subscriptions of its topic when it was published (a copy) and the message.
+        self._inbox: deque[tuple[Iterator[tuple[tuple[str, str], str]], Any]] = deque()
+        self._pending = 0      # deliveries in the inbox
         self._workers = 0      # delivery workers alive
         self._delivering = 0   # ... of which inside a delivery (suspended there, or running it)
         self._check_armed = False
@@ -112,6 +114,7 @@ class Scheduler:
     def stop(self) -> None:
         """Shutdown, last step: cancel background tasks, drop every subscription."""
         self._inbox.clear()
+        self._pending = 0
         for task in list(self._tasks):
             task.cancel()
         self.topics.clear()
@@ -296,8 +299,10 @@ class Scheduler:
                 event = Event(iid, name, args=(message,), internal=True)
                 self.spawn(self._claimed(f"pub:{msg_id}:{cid}:{iid}", PUBLISH_CLAIM_TTL, cid, event))
             return
-        self._inbox.extend((cid, Event(iid, name, args=(message,), internal=True))
-                           for (cid, iid), name in subs.items())
+        # One copy of the subscriptions, not an Event per subscriber waiting its turn: each is made
+        # when its delivery starts (a thousand of them kept alive were the collector's work).
+        self._inbox.append((iter(dict(subs).items()), message))
+        self._pending += len(subs)
         if self._workers == 0:
             self._add_worker()
         else:
@@ -315,17 +320,28 @@ class Scheduler:
     def _check(self) -> None:
         """The loop got control back: when every worker waits inside a delivery, the inbox gets a new one."""
         self._check_armed = False
-        if self._inbox and self._delivering == self._workers and self.running:
+        if self._pending and self._delivering == self._workers and self.running:
             self._add_worker()
+
+    def _next(self) -> tuple[str, Event] | None:
+        """The inbox's next delivery (``None``: empty), in publish order then subscription order."""
+        inbox = self._inbox
+        while inbox:
+            items, message = inbox[0]
+            for (cid, iid), name in items:
+                self._pending -= 1
+                return cid, Event(iid, name, args=(message,), internal=True)
+            inbox.popleft()
+        return None
 
     async def _work(self) -> None:
         """A delivery worker: folds what the inbox holds, in order, until it is empty."""
-        inbox, deliver = self._inbox, self._deliver
+        deliver = self._deliver
         try:
-            while inbox:
+            while self._pending:
                 until = time.perf_counter() + FAN_OUT_SLICE
-                while inbox:
-                    cid, event = inbox.popleft()
+                while (job := self._next()) is not None:
+                    cid, event = job
                     self._arm_check()  # runs only once this worker gives the loop back
                     self._delivering += 1
                     try:
@@ -336,7 +352,7 @@ class Scheduler:
                         self._delivering -= 1
                     if time.perf_counter() > until:
                         break
-                if inbox:
+                if self._pending:
                     await asyncio.sleep(0)  # the pages served so far read their message meanwhile
         finally:
             self._workers -= 1
