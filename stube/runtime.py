@@ -126,8 +126,7 @@ class Runtime:
         self.scheduler.start()
         self.running = True
         self.reaper.start((self.settings.ttl, self.settings.unused_ttl), self.settings.reaper_interval)
-        if self.settings.freeze_heap:
-            freeze_heap()
+        freeze_heap(self.settings.freeze_heap)
 
     async def shutdown(self) -> None:
         """Drain: stop timers, run ``stop`` hooks, close streams, save every conversation once more."""
@@ -156,10 +155,9 @@ class Runtime:
     def release_streams(self) -> None:
         """The server was told to stop: end every open stream now, so it can finish its responses.
 
-        Servers wait for open responses before the lifespan shutdown, and a
-        stream never ends by itself. Events are still served until then; the
-        pages reconnect (to another process, or this one restarted) and catch
-        up from the version they show (a snapshot when they missed a fold).
+        Servers wait for open responses before the lifespan shutdown, and a stream never ends by
+        itself. Events are still served until then; the pages reconnect (to another process, or
+        this one restarted) and catch up from the version they show (a snapshot when they missed a fold).
         """
         self.streams.stop()
 
@@ -389,9 +387,9 @@ class Runtime:
 _frozen = False
 
 
-def freeze_heap() -> bool:
-    """Once per process, at the first start: collect, then move every object alive into the
-    collector's permanent generation (:func:`gc.freeze`); true the time it does.
+def freeze_heap(enabled: bool = True) -> bool:
+    """Once per process, at the first start (unless not ``enabled``): collect, then move every
+    object alive into the collector's permanent generation (:func:`gc.freeze`); true the time it does.
 
     What a server holds when it starts (modules, templates, the application, the
     conversations it restored) stays until it stops, yet every full pass of the
@@ -401,7 +399,7 @@ def freeze_heap() -> bool:
     stay (hence the collection first).
     """
     global _frozen
-    if _frozen:
+    if _frozen or not enabled:
         return False
     _frozen = True
     gc.collect()

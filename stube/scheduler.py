@@ -80,13 +80,8 @@ class Scheduler:
         self.topics: dict[str, dict[tuple[str, str], str]] = {}
         self._held: dict[str, list[Command]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        #: Published messages waiting for a delivery worker (see :meth:`fan_out`): each the
-        #: subscriptions of its topic when it was published (a copy) and the message.
-        self._inbox: deque[tuple[Iterator[tuple[tuple[str, str], str]], Any]] = deque()
-        self._pending = 0      # deliveries in the inbox
-        self._workers = 0      # delivery workers alive
-        self._delivering = 0   # ... of which inside a delivery (suspended there, or running it)
-        self._check_armed = False
+        #: Published messages waiting for their deliveries (see :meth:`fan_out`).
+        self.inbox = Inbox(deliver, self.spawn)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: int | None = None
         self.running = False
@@ -113,8 +108,7 @@ class Scheduler:
 
     def stop(self) -> None:
         """Shutdown, last step: cancel background tasks, drop every subscription."""
-        self._inbox.clear()
-        self._pending = 0
+        self.inbox.clear()
         for task in list(self._tasks):
             task.cancel()
         self.topics.clear()
@@ -284,12 +278,9 @@ class Scheduler:
         """(Loop thread.) Deliver to this process's subscribers; each claims its delivery when
         several processes may hold the same subscription (``msg_id`` names the publish).
 
-        Deliveries queue in the scheduler's inbox, in order, and a delivery worker
-        folds them one after another: no task per subscriber (a thousand tasks made
-        and kept alive until their turn were half the cost of a publish, and the
-        garbage collector's full passes). A delivery that waits (a busy
-        conversation, a store that writes) holds up only its worker: another
-        one takes over the inbox (see :meth:`_check`).
+        With one process they queue in the :class:`Inbox`, in order, and are folded
+        one after another (see there); several processes claim each delivery first,
+        a bus round trip each, so each of those has a task of its own.
         """
         subs = self.topics.get(topic)
         if not subs:
@@ -299,63 +290,7 @@ class Scheduler:
                 event = Event(iid, name, args=(message,), internal=True)
                 self.spawn(self._claimed(f"pub:{msg_id}:{cid}:{iid}", PUBLISH_CLAIM_TTL, cid, event))
             return
-        # One copy of the subscriptions, not an Event per subscriber waiting its turn: each is made
-        # when its delivery starts (a thousand of them kept alive were the collector's work).
-        self._inbox.append((iter(dict(subs).items()), message))
-        self._pending += len(subs)
-        if self._workers == 0:
-            self._add_worker()
-        else:
-            self._arm_check()
-
-    def _add_worker(self) -> None:
-        self._workers += 1
-        self.spawn(self._work())
-
-    def _arm_check(self) -> None:
-        if not self._check_armed and self._loop is not None:
-            self._check_armed = True
-            self._loop.call_soon(self._check)
-
-    def _check(self) -> None:
-        """The loop got control back: when every worker waits inside a delivery, the inbox gets a new one."""
-        self._check_armed = False
-        if self._pending and self._delivering == self._workers and self.running:
-            self._add_worker()
-
-    def _next(self) -> tuple[str, Event] | None:
-        """The inbox's next delivery (``None``: empty), in publish order then subscription order."""
-        inbox = self._inbox
-        while inbox:
-            items, message = inbox[0]
-            for (cid, iid), name in items:
-                self._pending -= 1
-                return cid, Event(iid, name, args=(message,), internal=True)
-            inbox.popleft()
-        return None
-
-    async def _work(self) -> None:
-        """A delivery worker: folds what the inbox holds, in order, until it is empty."""
-        deliver = self._deliver
-        try:
-            while self._pending:
-                until = time.perf_counter() + FAN_OUT_SLICE
-                while (job := self._next()) is not None:
-                    cid, event = job
-                    self._arm_check()  # runs only once this worker gives the loop back
-                    self._delivering += 1
-                    try:
-                        await deliver(cid, event)
-                    except Exception:  # Runtime.deliver logs its own; a subscriber never stops the others
-                        log.exception("delivering %s to %s/%s failed", event.name, cid, event.iid)
-                    finally:
-                        self._delivering -= 1
-                    if time.perf_counter() > until:
-                        break
-                if self._pending:
-                    await asyncio.sleep(0)  # the pages served so far read their message meanwhile
-        finally:
-            self._workers -= 1
+        self.inbox.add(subs, message)
 
     # -- introspection (tests, benchmarks, hosts) --
 
@@ -368,6 +303,96 @@ class Scheduler:
     def held(self, cid: str) -> int:
         """How many commands wait for ``cid``'s first use."""
         return len(self._held.get(cid, ()))
+
+
+class Inbox:
+    """The deliveries of published messages, in order, and the workers that fold them.
+
+    One worker folds one delivery after another: no task per subscriber (a
+    thousand tasks made at once and kept alive until their turn were a third of
+    the cost of a publish, and they grew the heap the collector's full passes
+    walk). Each ``Event`` is made when its delivery starts. Every
+    :data:`FAN_OUT_SLICE` the worker lets the loop run, so the pages already
+    served read their message (and other requests are answered) while the rest
+    folds. A delivery that waits (its conversation is busy, its store writes)
+    holds up only its worker: when every worker waits inside a delivery and
+    deliveries remain, another worker takes over the inbox (:meth:`_check`, run
+    whenever the workers give the loop back). Deliveries to one conversation keep
+    their order: each takes the conversation's lock in the order it left the inbox.
+    """
+
+    def __init__(self, deliver: Deliver, spawn: Callable[[Awaitable[Any]], None]) -> None:
+        self._deliver, self._spawn = deliver, spawn
+        #: Each publish: its topic's subscriptions when it was published (a copy), and the message.
+        self._batches: deque[tuple[Iterator[tuple[tuple[str, str], str]], Any]] = deque()
+        self.pending = 0       # deliveries not started
+        self._workers = 0      # workers alive
+        self._delivering = 0   # ... of which inside a delivery (running it, or waiting in it)
+        self._check_armed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def add(self, subscriptions: dict[tuple[str, str], str], message: Any) -> None:
+        """(Loop thread.) Deliver ``message`` to each ``(cid, iid) -> event name`` of ``subscriptions``."""
+        self._loop = asyncio.get_running_loop()
+        self._batches.append((iter(dict(subscriptions).items()), message))
+        self.pending += len(subscriptions)
+        if self._workers == 0:
+            self._add_worker()
+        else:
+            self._arm_check()
+
+    def clear(self) -> None:
+        """Drop what is not delivered yet (shutdown; the workers are cancelled with the scheduler's tasks)."""
+        self._batches.clear()
+        self.pending = 0
+
+    def _add_worker(self) -> None:
+        self._workers += 1
+        self._spawn(self._work())
+
+    def _arm_check(self) -> None:
+        if not self._check_armed and self._loop is not None:
+            self._check_armed = True
+            self._loop.call_soon(self._check)
+
+    def _check(self) -> None:
+        """The workers gave the loop back: when each of them waits inside a delivery, add one."""
+        self._check_armed = False
+        if self.pending and self._delivering == self._workers:
+            self._add_worker()
+
+    def _next(self) -> tuple[str, Event] | None:
+        """The next delivery (``None``: none left), in publish order, then subscription order."""
+        batches = self._batches
+        while batches:
+            items, message = batches[0]
+            for (cid, iid), name in items:
+                self.pending -= 1
+                return cid, Event(iid, name, args=(message,), internal=True)
+            batches.popleft()
+        return None
+
+    async def _work(self) -> None:
+        deliver = self._deliver
+        try:
+            while self.pending:
+                until = time.perf_counter() + FAN_OUT_SLICE
+                while (job := self._next()) is not None:
+                    cid, event = job
+                    self._arm_check()  # it runs once this worker gives the loop back
+                    self._delivering += 1
+                    try:
+                        await deliver(cid, event)
+                    except Exception:  # Runtime.deliver logs its own; a subscriber never stops the others
+                        log.exception("delivering %s to %s/%s failed", event.name, cid, event.iid)
+                    finally:
+                        self._delivering -= 1
+                    if time.perf_counter() > until:
+                        break
+                if self.pending:
+                    await asyncio.sleep(0)  # the pages served so far read their message meanwhile
+        finally:
+            self._workers -= 1
 
 
 def _canonical(payload: Any) -> str:
