@@ -1,6 +1,6 @@
 """Fan-out: ``publish`` to 1,000 subscribed conversations with open streams, in process.
 
-    python -m bench.fanout [--conversations 1000] [--rounds 30]
+    python -m bench.fanout [--conversations 1000] [--rounds 30] [--store memory|sqlite|file]
 
 Each conversation is a page whose component subscribes to one topic and
 re-renders the message it hears; each has one open SSE stream (the runtime's
@@ -9,7 +9,8 @@ layer streams to the browser), is read by one task for the whole run, as a
 server's response task would. One round publishes one message and waits until
 every body has yielded that round's fragment; the figure is the wall-clock time
 from ``publish`` to the last arrival (and the median arrival), p50 and p99 over
-the rounds. Persistence is in memory (a durable store adds its save per conversation).
+the rounds. Persistence is in memory unless ``--store`` says otherwise (a durable
+store adds its save per conversation, in a temporary folder).
 
 Target (issue 13): every fragment delivered in <= 100 ms, p99 of the last arrival.
 """
@@ -20,6 +21,7 @@ import argparse
 import asyncio
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -32,7 +34,8 @@ if str(ROOT) not in sys.path:
 from stube import Component, event, subscribe  # noqa: E402
 from stube.kernel import Env, Event  # noqa: E402
 from stube.runtime import Runtime, Settings  # noqa: E402
-from stube.store import InMemoryStore  # noqa: E402
+from stube.store import FileStore, InMemoryStore  # noqa: E402
+from stube.store.sqlite import SQLiteStore  # noqa: E402
 
 TOPIC = "bench-fanout"
 
@@ -45,6 +48,7 @@ class Board(Component):
 
     def __init__(self) -> None:
         self.last = ""
+        self.pokes = 0
 
     def start(self):  # type: ignore[no-untyped-def]
         return subscribe(TOPIC, "hear")
@@ -54,11 +58,24 @@ class Board(Component):
 
     @event
     def poke(self) -> None:
-        pass
+        self.pokes += 1
 
 
-async def main(conversations: int, rounds: int) -> None:
-    rt = Runtime(env=Env(), store=InMemoryStore(), settings=Settings(max_streams_per_session=conversations + 1))
+def make_store(kind: str, folder: str) -> Any:
+    if kind == "sqlite":
+        return SQLiteStore(Path(folder) / "fanout.db")
+    if kind == "file":
+        return FileStore(Path(folder) / "conversations")
+    return InMemoryStore()
+
+
+async def main(conversations: int, rounds: int, store: str = "memory") -> None:
+    with tempfile.TemporaryDirectory(prefix="stube-fanout-") as folder:
+        await measure(conversations, rounds, make_store(store, folder), store)
+
+
+async def measure(conversations: int, rounds: int, store: Any, kind: str) -> None:
+    rt = Runtime(env=Env(), store=store, settings=Settings(max_streams_per_session=conversations + 1))
     await rt.start()
     state: dict[str, Any] = {"marker": b"", "arrivals": [], "all": asyncio.Event()}
 
@@ -105,8 +122,8 @@ async def main(conversations: int, rounds: int) -> None:
             task.cancel()
         await asyncio.gather(*readers, return_exceptions=True)
     p50, p99 = _p50_p99(lasts)
-    print(f"fan-out: {subscribers} subscribers, {len(streams)} open streams, {rounds} rounds (wall clock; "
-          "the machine may be shared)")
+    print(f"fan-out: {subscribers} subscribers, {len(streams)} open streams, {rounds} rounds, {kind} store "
+          "(wall clock; the machine may be shared)")
     print(f"last arrival after publish: p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
           f"{p99 / len(streams) * 1000:.1f} µs per conversation; median arrival p50 {_p50_p99(medians)[0]:.1f} ms; "
           f"CPU per round p50 {statistics.median(cpus):.1f} ms, max {max(cpus):.1f} ms")
@@ -123,5 +140,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--conversations", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--store", choices=("memory", "sqlite", "file"), default="memory")
     args = parser.parse_args()
-    asyncio.run(main(args.conversations, args.rounds))
+    asyncio.run(main(args.conversations, args.rounds, args.store))

@@ -314,11 +314,12 @@ class Inbox:
     walk). Each ``Event`` is made when its delivery starts. Every
     :data:`FAN_OUT_SLICE` the worker lets the loop run, so the pages already
     served read their message (and other requests are answered) while the rest
-    folds. A delivery that waits (its conversation is busy, its store writes)
-    holds up only its worker: when every worker waits inside a delivery and
-    deliveries remain, another worker takes over the inbox (:meth:`_check`, run
-    whenever the workers give the loop back). Deliveries to one conversation keep
-    their order: each takes the conversation's lock in the order it left the inbox.
+    folds. A delivery that waits (its store writes, its conversation is busy)
+    holds up no other: when every worker waits inside a delivery and deliveries
+    remain, each remaining one gets a worker of its own (:meth:`_check`, run
+    whenever the workers give the loop back), which is where a task per delivery
+    is worth its cost. Deliveries to one conversation keep their order: each takes
+    the conversation's lock in the order it left the inbox.
     """
 
     def __init__(self, deliver: Deliver, spawn: Callable[[Awaitable[Any]], None]) -> None:
@@ -356,10 +357,16 @@ class Inbox:
             self._loop.call_soon(self._check)
 
     def _check(self) -> None:
-        """The workers gave the loop back: when each of them waits inside a delivery, add one."""
+        """The workers gave the loop back: when each of them waits inside a delivery, hand out the rest.
+
+        Deliveries that wait are a store's saves (or stash I/O): they should all wait
+        together, as they did with a task each, so that the store writes them at once
+        (SQLite batches them into one transaction) and its threads all work.
+        """
         self._check_armed = False
         if self.pending and self._delivering == self._workers:
-            self._add_worker()
+            for _ in range(self.pending):
+                self._add_worker()
 
     def _next(self) -> tuple[str, Event] | None:
         """The next delivery (``None``: none left), in publish order, then subscription order."""
