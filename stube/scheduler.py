@@ -318,8 +318,9 @@ class Inbox:
     holds up no other: when every worker waits inside a delivery and deliveries
     remain, each remaining one gets a worker of its own (:meth:`_check`, run
     whenever the workers give the loop back), which is where a task per delivery
-    is worth its cost. Deliveries to one conversation keep their order: each takes
-    the conversation's lock in the order it left the inbox.
+    is worth its cost; and the next publish starts that way (:attr:`spread`),
+    until a delivery is done without waiting. Deliveries to one conversation keep
+    their order: each takes the conversation's lock in the order it left the inbox.
     """
 
     def __init__(self, deliver: Deliver, spawn: Callable[[Awaitable[Any]], None]) -> None:
@@ -330,6 +331,9 @@ class Inbox:
         self._workers = 0      # workers alive
         self._delivering = 0   # ... of which inside a delivery (running it, or waiting in it)
         self._check_armed = False
+        self._checks = 0       # times _check ran: it changed across a delivery when that one waited
+        #: The last deliveries waited (a store that writes, a stash): a publish starts a worker per delivery.
+        self.spread = False
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def add(self, subscriptions: dict[tuple[str, str], str], message: Any) -> None:
@@ -337,7 +341,10 @@ class Inbox:
         self._loop = asyncio.get_running_loop()
         self._batches.append((iter(dict(subscriptions).items()), message))
         self.pending += len(subscriptions)
-        if self._workers == 0:
+        if self.spread:
+            for _ in range(len(subscriptions)):
+                self._add_worker()
+        elif self._workers == 0:
             self._add_worker()
         else:
             self._arm_check()
@@ -364,7 +371,9 @@ class Inbox:
         (SQLite batches them into one transaction) and its threads all work.
         """
         self._check_armed = False
+        self._checks += 1
         if self.pending and self._delivering == self._workers:
+            self.spread = True
             for _ in range(self.pending):
                 self._add_worker()
 
@@ -388,8 +397,11 @@ class Inbox:
                     cid, event = job
                     self._arm_check()  # it runs once this worker gives the loop back
                     self._delivering += 1
+                    checks = self._checks
                     try:
                         await deliver(cid, event)
+                        if self._checks == checks:  # the loop did not run meanwhile: it did not wait
+                            self.spread = False
                     except Exception:  # Runtime.deliver logs its own; a subscriber never stops the others
                         log.exception("delivering %s to %s/%s failed", event.name, cid, event.iid)
                     finally:
