@@ -53,11 +53,11 @@ class Stream:
         def tick() -> None:
             nonlocal timer
             now = loop.time()
-            if now - last >= keepalive * 0.999 and queue.empty():  # a full queue needs no keepalive
-                queue.put_nowait(wire.KEEPALIVE)
+            due = last + keepalive
+            if due <= now + keepalive * 0.001:  # quiet for a whole keepalive (timers may fire a hair early)
+                if queue.empty():  # else the body is still sending what is queued: no need
+                    queue.put_nowait(wire.KEEPALIVE)
                 due = now + keepalive
-            else:
-                due = max(last + keepalive, now + keepalive * 0.001)
             timer = loop.call_at(due, tick)
 
         try:
@@ -74,6 +74,7 @@ class Stream:
                 timer.cancel()
             if done is not None:
                 done()
+
 
 def offer(stream: Stream, message: bytes | None) -> bool:
     """Queue ``message`` (``None`` closes the stream); false when the queue was full: dropped and closed."""
