@@ -78,8 +78,8 @@ class Settings:
     max_conversations: int = 100_000
     max_streams: int = 4
     max_streams_per_session: int = 16
-    #: Freeze what the process holds at the first start (:func:`freeze_heap`); ``Stube(...)`` keeps the default.
-    freeze_heap: bool = True
+    #: Tune the garbage collector at the first start (:func:`tune_gc`); ``Stube(...)`` keeps the default.
+    tune_gc: bool = True
 
 
 class Runtime:
@@ -126,7 +126,7 @@ class Runtime:
         self.scheduler.start()
         self.running = True
         self.reaper.start((self.settings.ttl, self.settings.unused_ttl), self.settings.reaper_interval)
-        freeze_heap(self.settings.freeze_heap)
+        tune_gc(self.settings.tune_gc)
 
     async def shutdown(self) -> None:
         """Drain: stop timers, run ``stop`` hooks, close streams, save every conversation once more."""
@@ -384,26 +384,36 @@ class Runtime:
         return self.scheduler.pending_timers(cid)
 
 
-_frozen = False
+#: The collector's young-generation threshold from the first start on, at least (CPython's default is 700).
+GC_YOUNG_THRESHOLD = 2000
+
+_tuned = False
 
 
-def freeze_heap(enabled: bool = True) -> bool:
-    """Once per process, at the first start (unless not ``enabled``): collect, then move every
-    object alive into the collector's permanent generation (:func:`gc.freeze`); true the time it does.
+def tune_gc(enabled: bool = True) -> bool:
+    """Once per process, at the first start (unless not ``enabled``): freeze what it holds, and let
+    the collector's young generation grow to :data:`GC_YOUNG_THRESHOLD`; true the time it does.
 
-    What a server holds when it starts (modules, templates, the application, the
-    conversations it restored) stays until it stops, yet every full pass of the
-    collector walked it again: with 1,000 conversations, two thirds of a 67 ms
-    pause fell in the middle of a ``publish``. Frozen objects are still freed
-    when their last reference goes; only a reference cycle among them would now
-    stay (hence the collection first).
+    Full passes of the collector walk every object that reached its oldest
+    generation, and they came in the middle of a ``publish`` to 1,000 pages (40
+    to 70 ms each). Two things feed them. What the server holds from its start
+    (modules, templates, the application, restored conversations) stays until it
+    stops: :func:`gc.freeze` (after a collection, so no garbage cycle stays)
+    takes it out of every pass; frozen objects are still freed when their last
+    reference goes. And each fold's new values reached that generation before the
+    next fold replaced them, because the young one was collected every 700 new
+    objects: at 2,000 they mostly die young, and no full pass came in 120 rounds
+    of ``bench/fanout.py`` (two did at 700). Only the first threshold changes, and only upwards.
     """
-    global _frozen
-    if _frozen or not enabled:
+    global _tuned
+    if _tuned or not enabled:
         return False
-    _frozen = True
+    _tuned = True
     gc.collect()
     gc.freeze()
+    young, *older = gc.get_threshold()
+    if young < GC_YOUNG_THRESHOLD:
+        gc.set_threshold(GC_YOUNG_THRESHOLD, *older)
     return True
 
 

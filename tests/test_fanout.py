@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from stube import Component, event, subscribe, wire
-from stube.runtime import Runtime, freeze_heap
+from stube.runtime import GC_YOUNG_THRESHOLD, Runtime, tune_gc
 from stube.streams import Stream
 from tests.runtime_support import MemoryStore, click, mint, run, runtime, state
 
@@ -180,11 +180,12 @@ def test_a_quiet_stream_body_sends_keepalives_and_each_fold_once() -> None:
     run(rt, scenario)
 
 
-def test_what_the_process_holds_at_its_first_start_is_left_out_of_the_collectors_passes() -> None:
+def test_the_first_start_freezes_what_the_process_holds_and_lets_the_young_generation_grow() -> None:
     rt = runtime()
 
     async def scenario(rt: Runtime) -> None:
         assert gc.get_freeze_count() > 0  # modules, the application: frozen when the first runtime started
-        assert freeze_heap() is False  # once per process: later starts do not collect or freeze again
+        assert gc.get_threshold()[0] >= GC_YOUNG_THRESHOLD
+        assert tune_gc() is False  # once per process: later starts do not collect or freeze again
 
     run(rt, scenario)
