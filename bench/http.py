@@ -79,6 +79,14 @@ class Uvicorn:
                     raise RuntimeError(f"{app} did not start") from exc
                 time.sleep(0.05)
 
+    def cpu_seconds(self) -> float:
+        """The server process's CPU time so far (user + system), from ``/proc``; NaN where there is none."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return float("nan")
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(10)
@@ -119,7 +127,9 @@ def sessions(server: Uvicorn, app: App) -> str:
     return ";".join(targets)
 
 
-def wrk(url: str, targets: str, seconds: int, connections: int) -> dict[str, float]:
+def wrk(url: str, targets: str, seconds: int, connections: int, server: Uvicorn | None = None) -> dict[str, float]:
+    """One wrk run: req/s, p50 and p99 (ms) and, given the ``server``, its CPU µs per request."""
+    cpu = server.cpu_seconds() if server is not None else float("nan")
     out = subprocess.run(
         [*pinned(1), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
          "-s", str(ROOT / "bench/rotate.lua"), url],
@@ -131,7 +141,9 @@ def wrk(url: str, targets: str, seconds: int, connections: int) -> dict[str, flo
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
-    return {"rps": rps, "p50": p50, "p99": p99}
+    done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    used = (server.cpu_seconds() - cpu) if server is not None else float("nan")
+    return {"rps": rps, "p50": p50, "p99": p99, "cpu_us": used / max(done, 1) * 1e6}
 
 
 def fasthtml_installed() -> bool:
@@ -168,22 +180,26 @@ def main() -> None:
             wrk(servers[a.label].url, targets[a.label], 2, args.connections)  # warm-up
         rounds: list[dict[str, dict[str, float]]] = []
         for _ in range(args.rounds):
-            rounds.append({a.label: wrk(servers[a.label].url, targets[a.label], args.seconds, args.connections)
-                           for a in apps})
+            rounds.append({a.label: wrk(servers[a.label].url, targets[a.label], args.seconds, args.connections,
+                                        servers[a.label]) for a in apps})
     finally:
         for s in servers.values():
             s.stop()
 
     anchor = apps[0].label
     print(f"{'app (median of ' + str(args.rounds) + ' rounds)':32}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
-          f"{'x anchor':>10}{'p99 x anchor':>14}")
+          f"{'x anchor':>10}{'p99 x anchor':>14}{'CPU µs/req':>12}{'x anchor':>10}")
     for a in apps:
         rps = statistics.median(r[a.label]["rps"] for r in rounds)
         p50 = statistics.median(r[a.label]["p50"] for r in rounds)
         p99 = statistics.median(r[a.label]["p99"] for r in rounds)
+        cpu = statistics.median(r[a.label]["cpu_us"] for r in rounds)
         ratio = statistics.median(r[a.label]["rps"] / r[anchor]["rps"] for r in rounds)
         p99_ratio = statistics.median(r[a.label]["p99"] / r[anchor]["p99"] for r in rounds)
-        print(f"{a.label:32}{rps:10.0f}{p50:9.2f}{p99:9.2f}{ratio:9.2f}x{p99_ratio:13.2f}x")
+        cpu_ratio = statistics.median(r[anchor]["cpu_us"] / r[a.label]["cpu_us"] for r in rounds)
+        print(f"{a.label:32}{rps:10.0f}{p50:9.2f}{p99:9.2f}{ratio:9.2f}x{p99_ratio:13.2f}x{cpu:12.1f}{cpu_ratio:9.2f}x")
+    print("(CPU µs/req: the server process's CPU time per answered request, from /proc; 'x anchor' there is the\n"
+          " anchor's CPU per request over this app's, a throughput ratio that neighbours on the machine disturb less)")
     ours = statistics.median(r["stube"]["rps"] / r[anchor]["rps"] for r in rounds)
     print(f"target: stube >= 0.60x the hand-written app (aim 0.75x): {ours:.2f}x "
           f"{'met' if ours >= 0.6 else 'NOT met'}")

@@ -6,7 +6,7 @@
 //
 // 2. Folds arrive in order. Every change to a conversation moves its version
 //    from `a` to `b`. A page learns about each change exactly once: through the
-//    response to its own POST (headers X-Stube-From / X-Stube-To) or through
+//    response to its own POST (header X-Stube: "<cid> <a> <b>") or through
 //    its SSE stream (message id "a-b"; "s-v" is a whole-page snapshot). The two
 //    channels race, so a response or message whose `a` is ahead of what the
 //    page has applied waits for its predecessor instead of morphing stale HTML
@@ -111,10 +111,9 @@
   document.addEventListener("htmx:before:swap", function (evt) {
     var ctx = evt.detail.ctx;
     var h = ctx && ctx.response && ctx.response.headers;
-    var cid = h && h.get && h.get("X-Stube-Cid");
-    if (!cid || ctx.stubeReleased) return;
-    var c = chain(cid);
-    var from = parseInt(h.get("X-Stube-From") || "0", 10), to = parseInt(h.get("X-Stube-To") || "0", 10);
+    var fold = parseFold(h);
+    if (!fold || ctx.stubeReleased) return;
+    var cid = fold.cid, from = fold.from, to = fold.to, c = chain(cid);
     debug("response", from, to, "applied", c.applied);
     if (stale(c, from, to)) { evt.preventDefault(); return; }
     if (from > c.applied) {
@@ -351,6 +350,14 @@
   window.stube = window.stube || {};
   window.stube.step = step;
 
+  // X-Stube: "<cid> <from> <to>", on every answer to an event (or Back).
+  function parseFold(h) {
+    var value = h && h.get && h.get("X-Stube");
+    if (!value) return null;
+    var parts = value.split(" ");
+    return { cid: parts[0], from: parseInt(parts[1] || "0", 10), to: parseInt(parts[2] || "0", 10) };
+  }
+
   function parseStep(h) {
     var value = h && h.get && h.get("X-Stube-Step");
     if (!value) return null;
@@ -361,7 +368,7 @@
   document.addEventListener("htmx:after:request", function (evt) {
     var ctx = evt.detail.ctx, res = ctx && ctx.response, h = res && res.headers;
     if (!h || res.status >= 400) return;
-    var s = parseStep(h), cid = h.get("X-Stube-Cid");
+    var s = parseStep(h), fold = parseFold(h), cid = fold && fold.cid;
     if (!s || !cid) return;
     if (ctx.stubeTravel != null) {
       // The answer to a Back/Forward: the page shows step s.label now. The entry it was asked

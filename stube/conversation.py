@@ -9,8 +9,8 @@ dict. Its keys::
     instances     {iid: record}; records are never mutated, only replaced
     history       undo entries, newest last, at most history_limit of them
     history_limit bound on history
-    created, touched   unix seconds: minted, last browser activity (the runtime
-                  sets ``touched``; the reaper ends conversations idle too long)
+    touched       unix seconds of the last browser activity (minted, then set by
+                  the runtime; the reaper ends conversations idle too long)
     version       count of committed changes (stores use it as a version)
     owner         hash of the browser session that minted it (or None)
     principal     who it belongs to, fixed at mint
@@ -23,6 +23,13 @@ dict. Its keys::
                   fold labels its result with its new ``version``, so labels are unique
     future        redo items (present only after going back): what Forward re-applies,
                   nearest step last; the next recorded fold drops them (the conversation branches)
+
+A key whose value is its default (:data:`DEFAULTS`: no history, no owner, no
+``last_url``, not ended, ...) may be absent, and readers treat it as that
+default. The runtime holds the conversations it serves in that compact form
+(:func:`compact`: a page view keeps ten keys, not nineteen); values of 0.2,
+which spell every key out, read the same. Stores get :func:`stored` (the keys
+their shape check requires, filled in). ``created`` (0.2) is no longer written.
 
 A record is ``{"type", "state", "parent", "kind", ...}`` where ``kind`` is
 ``frame`` (on the stack; ``parent`` is its caller), ``eager`` (a
@@ -47,6 +54,7 @@ import re
 import secrets
 import time
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from .component import Component, capture_json
@@ -77,7 +85,6 @@ def valid_cid(cid: Any) -> bool:
 def empty(cid: str | None = None, *, owner: str | None = None, principal: Any = None,
           history_limit: int = DEFAULT_HISTORY_LIMIT, mount: str | None = None,
           base: str = "") -> dict[str, Any]:
-    now = time.time()
     return {
         "id": cid or new_cid(),
         "format": FORMAT,
@@ -85,8 +92,7 @@ def empty(cid: str | None = None, *, owner: str | None = None, principal: Any = 
         "instances": {},
         "history": [],
         "history_limit": history_limit,
-        "created": now,
-        "touched": now,
+        "touched": time.time(),
         "version": 0,
         "owner": owner,
         "principal": principal,
@@ -97,6 +103,37 @@ def empty(cid: str | None = None, *, owner: str | None = None, principal: Any = 
         "ended": False,
         "result": None,
     }
+
+
+#: Top-level keys that may be absent, and the value an absent one has. (``version``,
+#: ``format``, ``stack``, ``instances`` and ``touched`` are always present.)
+DEFAULTS: Mapping[str, Any] = MappingProxyType({
+    "history": [], "history_limit": DEFAULT_HISTORY_LIMIT, "owner": None, "principal": None, "mount": None,
+    "base": "", "last_url": None, "painted": None, "ended": False, "result": None, "step": 0})
+#: Keys of 0.2 that nothing reads any more (dropped by :func:`compact`).
+_RETIRED = frozenset({"created"})
+
+
+def compact(conv: dict[str, Any]) -> dict[str, Any]:
+    """``conv`` without the keys whose value is their default (or retired): what the runtime holds.
+
+    A new dict, sized for the keys it keeps (a dict with more than ten keys
+    takes 464 bytes, with ten or fewer 272); ``conv`` itself when nothing goes.
+    """
+    drop = [k for k, v in conv.items() if k in _RETIRED or (k in DEFAULTS and same_json(v, DEFAULTS[k]))]
+    return {k: v for k, v in conv.items() if k not in drop} if drop else conv
+
+
+def stored(conv: dict[str, Any]) -> dict[str, Any]:
+    """``conv`` as a store gets it: with the ``history`` list every store's shape check requires."""
+    if "history" in conv:
+        return conv
+    return {**conv, "history": []}
+
+
+def history_limit(conv: Mapping[str, Any]) -> int:
+    limit = conv.get("history_limit", DEFAULT_HISTORY_LIMIT)
+    return limit if type(limit) is int else DEFAULT_HISTORY_LIMIT
 
 
 def top(conv: Mapping[str, Any]) -> str | None:
@@ -179,7 +216,7 @@ def with_fields(conv: dict[str, Any], fields: Mapping[str, Mapping[str, Any]] | 
 
 def reachable(conv: Mapping[str, Any], step: int) -> bool:
     """Can :func:`travel` reach ``step`` (it is in the history or the redo list)?"""
-    return step == step_of(conv) or any(e.get("v") == step for e in conv["history"]) or any(
+    return step == step_of(conv) or any(e.get("v") == step for e in conv.get("history") or ()) or any(
         item.get("v") == step for item in conv.get("future") or ())
 
 
@@ -191,7 +228,7 @@ def travel(conv: Mapping[str, Any], step: int) -> dict[str, Any] | None:
     the fields the user had typed before leaving it. ``None``: no such step
     (older than ``history_limit``, or on a branch a later event discarded).
     """
-    history: list[dict[str, Any]] = conv["history"]
+    history: list[dict[str, Any]] = conv.get("history") or []
     future: list[dict[str, Any]] = list(conv.get("future") or ())
     back = next((k for k in range(len(history) - 1, -1, -1) if history[k].get("v") == step), None)
     out: dict[str, Any] = dict(conv)
@@ -353,6 +390,51 @@ def reparented(rec: Mapping[str, Any], parent: str) -> dict[str, Any]:
     new = {k: v for k, v in rec.items() if k not in ("resume", "on_error")}
     new["parent"] = parent
     return new
+
+
+def shared_root(spec: dict[str, Any], rec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A new root's ``root_spec`` and record, the very objects the last root of its type got when equal.
+
+    Most page views of a mount start from the same state, and neither value is
+    ever changed in place (records are replaced, ``root_spec`` is copied before
+    use), so conversations can share them instead of holding a copy each. The
+    record is shared only when its state holds nothing but scalars: renders
+    share the stored containers, and a list one user's render appended to must
+    not show up in another user's page.
+    """
+    name = spec["type"]
+    hit = _ROOTS.get(name)
+    if hit is not None and same_json(hit[0]["state"], spec["state"]):
+        spec, canonical = hit
+    else:
+        state = spec["state"]
+        flat = all(type(v) in _SCALARS for v in state.values())
+        canonical = new_record(name, state, parent=None, kind="frame") if flat else None
+        if len(_ROOTS) >= 256:
+            _ROOTS.clear()
+        _ROOTS[name] = (spec, canonical)
+    if (canonical is not None and rec.keys() == canonical.keys() and rec["type"] == name
+            and rec["parent"] is None and rec["kind"] == "frame" and same_json(rec["state"], canonical["state"])):
+        rec = canonical
+    return spec, rec
+
+
+#: ``type name -> (root_spec, shareable record or None)`` of the last root minted of each type.
+_ROOTS: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = {}
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def same_json(a: Any, b: Any) -> bool:
+    """Equal as JSON values: ``==``, but ``1``, ``1.0`` and ``True`` differ (they render and serialise differently)."""
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    if type(a) is dict:
+        return len(a) == len(b) and all(k in b and same_json(v, b[k]) for k, v in a.items())
+    if type(a) is list:
+        return len(a) == len(b) and all(map(same_json, a, b))
+    return bool(a == b)
 
 
 def frame_spec(embed: Component) -> dict[str, Any]:

@@ -159,7 +159,7 @@ def _command(kind: str) -> Callable[[Txn, Any, str], None]:
 
 
 def _fold_back(tx: Txn, eff: fx.Back, origin: str) -> None:
-    if tx.base["history"]:
+    if tx.base.get("history"):  # absent: a compact conversation with no steps yet
         lifecycle.rewind(tx)
 
 

@@ -22,7 +22,7 @@ from .urls import Urls
 
 
 class _OnCache(Protocol):
-    on_cache: dict[tuple[Any, ...], tuple[str, str]]
+    on_cache: dict[Any, tuple[str, str]]
 
 
 class Scope(Protocol):
@@ -36,6 +36,9 @@ class Scope(Protocol):
     def urls(self) -> Urls: ...
     @property
     def templates(self) -> _OnCache: ...
+    @property
+    def event_prefix(self) -> str | None: ...
+    def prefix_events(self) -> str: ...
     def child(self, iid: str) -> Markup: ...
 
 
@@ -83,12 +86,24 @@ def root(**attributes: Any) -> Markup:
     if frame is None:
         frame = _frame("root")
     cls = type(frame.obj)
+    if not attributes:  # the common ``root()``: the class's part is built once
+        tail = _ROOT_TAILS.get(cls)
+        if tail is None:
+            if len(_ROOT_TAILS) >= 4096:
+                _ROOT_TAILS.clear()
+            tail = f'data-stube-component="{escape(cls._stube_type)}" class="{escape(cls._stube_css)}"'
+            _ROOT_TAILS[cls] = tail
+        return Markup(f'id="{frame.iid}" {tail}')
     extra_class = attributes.pop("class", None) or attributes.pop("class_", None)
     attributes.pop("id", None)
     css = cls._stube_css if not extra_class else f"{cls._stube_css} {extra_class}"
     head = f'id="{frame.iid}" data-stube-component="{escape(cls._stube_type)}" class="{escape(css)}"'
     rest = attrs(attributes) if attributes else ""
     return Markup(f"{head} {rest}" if rest else head)
+
+
+#: ``class -> 'data-stube-component="..." class="..."'``, what ``root()`` renders after the id.
+_ROOT_TAILS: dict[type, str] = {}
 
 
 def _wire_value(value: Any) -> Any:
@@ -126,6 +141,12 @@ def on(event: str, *, trigger: str | None = None, confirm: str | None = None,
     frame: _Frame | None = render_frame.get()
     if frame is None:
         frame = _frame("on")
+    rs = frame.scope
+    if not payload and trigger is None and confirm is None and target is None:  # the common ``on("name")``
+        bare = rs.templates.on_cache.get(event)
+        if bare is not None:
+            url = f"{rs.event_prefix or rs.prefix_events()}{frame.iid}/{event}"  # escaped prefix, safe names
+            return Markup(f'hx-post="{url}"{bare[0]} formaction="{url}{bare[1]}" formmethod="post"')
     iid = frame.iid
     if target is not None:
         aimed = target.iid if isinstance(target, Component) else str(target)
@@ -135,11 +156,12 @@ def on(event: str, *, trigger: str | None = None, confirm: str | None = None,
     # The same attributes are rendered again on every repaint; remember them (without the URL, so
     # one entry serves every conversation) when the payload is plain scalars. Types are part of the
     # key: 1 == 1.0 == True, yet they render differently.
-    rs = frame.scope
     cache = rs.templates.on_cache
-    key: tuple[Any, ...] | None = None
+    key: Any = None
     parts: tuple[str, str] | None = None
-    if all(type(v) in _PLAIN for v in payload.values()):
+    if not payload and trigger is None and confirm is None:
+        key = event  # the bare event's key: the name alone (checked as an identifier before it is cached)
+    elif all(type(v) in _PLAIN for v in payload.values()):
         key = (event, trigger, type(trigger), confirm, type(confirm), *[(k, type(v), v) for k, v in payload.items()])
         try:
             parts = cache.get(key)

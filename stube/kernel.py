@@ -183,9 +183,10 @@ def boot(root: Component | type[Component], env: Env, *, cid: str | None = None,
     """Mint a conversation around ``root``: instantiate, run ``start`` hooks, render the first page.
 
     The root's initial type and state are kept as ``root_spec`` ("Start
-    again" rebuilds from it). A root that cannot even be made (its
-    ``__init__`` raised or left non-JSON state) gives a conversation with no
-    frames whose page is the error banner, instead of an exception.
+    again" rebuilds from it), shared with conversations that started alike
+    (:func:`stube.conversation.shared_root`). A root that cannot even be made
+    (its ``__init__`` raised or left non-JSON state) gives a conversation with
+    no frames whose page is the error banner, instead of an exception.
     """
     conv = cv.empty(cid, owner=owner, principal=principal, history_limit=env.history_limit,
                     mount=mount, base=base)
@@ -196,6 +197,9 @@ def boot(root: Component | type[Component], env: Env, *, cid: str | None = None,
             iid, created = lifecycle.instantiate(tx, embed, parent=None, kind="frame")
         except Exception as exc:
             return failed(conv, env, f"{conv['id']}-root", exc, "init")
+        spec, rec = cv.shared_root(spec, tx.instances[iid])  # what the last page view of this root holds
+        if rec is not tx.instances[iid]:
+            tx.put(iid, rec)
         conv["root_spec"] = spec  # the fallback below starts from ``conv`` too
         tx.set_top("root_spec", spec)
         tx.stack.append(iid)
@@ -334,7 +338,7 @@ def dispatch(conv: dict[str, Any], event: Event, env: Env | None = None) -> tupl
 
 def rewind(conv: dict[str, Any], env: Env) -> Outcome:
     """Go back one step (the ``back_button``): no handler, no new history entry."""
-    if conv.get("ended") or not conv["history"]:
+    if conv.get("ended") or not conv.get("history"):
         return _unchanged(conv)
 
     def step(tx: Txn) -> None:

@@ -93,7 +93,7 @@ class Pages:
 
     def step_gone(self, conv: dict[str, Any]) -> str:
         """The notice above a page whose address named a step the conversation no longer has."""
-        return self.templates.get("stube/step_gone.html").render(limit=conv.get("history_limit", 0))
+        return self.templates.get("stube/step_gone.html").render(limit=cv.history_limit(conv))
 
     def stale(self, reload: str) -> str:
         """The "this page expired" fragment, its Reload link going to ``reload``."""

@@ -20,7 +20,7 @@ from .component import Component, _registry, build, lookup
 from .context import ambient
 from .errors import EffectError, error_message
 from .fragments import Fragment
-from .render import RenderState, Urls, event_attrs, render_instance
+from .render import RenderState, Urls, event_attrs, render_html, render_instance
 from .txn import Env, Txn
 
 log = logging.getLogger("stube")
@@ -74,7 +74,7 @@ def paint(tx: Txn) -> list[Fragment]:
         out, filled = [], set()
     for iid in render:
         if not filled or not _inside(tx, iid, filled):
-            out.append(Fragment(fr.MORPH, target=iid, html=str(render_instance(rs, iid)), source=iid))
+            out.append(Fragment(fr.MORPH, target=iid, html=render_html(rs, iid), source=iid))
     if banners:
         out.extend(b for b in banners.values() if cv.displayed(conv, b.target))
     out.extend(plan.extras)
@@ -127,7 +127,7 @@ def _placed(tx: Txn, rs: RenderState, covered: set[str]) -> tuple[list[Fragment]
         if fill is not None:
             if fill not in tx.instances:
                 continue
-            frag.html = str(render_instance(rs, fill))
+            frag.html = render_html(rs, fill)
             filled.add(fill)
         out.append(frag)
     return out, filled

@@ -34,13 +34,14 @@ from .urls import Urls
 
 __all__ = ["PACKAGE_DIR", "SELF", "STATIC_DIR", "TEMPLATES_DIR", "MissingTemplate", "RenderState", "SelfIsComponent",
            "Templates", "UndefinedName", "Urls", "attrs", "back_button", "event_attrs", "has_slot", "keyed",
-           "keyed_container", "on", "render_instance", "render_source", "resolve_folders", "root", "slot", "upload"]
+           "keyed_container", "on", "render_html", "render_instance", "render_source", "resolve_folders", "root",
+           "slot", "upload"]
 
 
 class RenderState:
     """What the helpers need while one conversation renders."""
 
-    __slots__ = ("instances", "cid", "urls", "templates", "rendered")
+    __slots__ = ("instances", "cid", "urls", "templates", "rendered", "event_prefix")
 
     def __init__(self, instances: Mapping[str, dict[str, Any]], cid: str, urls: Urls, templates: Templates) -> None:
         self.instances = instances
@@ -49,6 +50,19 @@ class RenderState:
         self.templates = templates
         #: Instance ids emitted by this render, in order.
         self.rendered: list[str] = []
+        #: ``<base>/_stube/event/<cid>/``, escaped; made by the first ``on()`` of the render.
+        self.event_prefix: str | None = None
+
+    def prefix_events(self) -> str:
+        """:attr:`event_prefix`, made now (``on()`` appends an instance id and an event name, both safe in HTML)."""
+        key = (self.urls.base, self.cid)
+        prefix = _PREFIXES.get(key)
+        if prefix is None:
+            if len(_PREFIXES) >= 4096:
+                _PREFIXES.clear()
+            prefix = _PREFIXES[key] = str(escape(f"{self.urls.base}/_stube/event/{self.cid}/"))
+        self.event_prefix = prefix
+        return prefix
 
     def render_source(self, obj: Component, source: str, context: Mapping[str, Any]) -> Markup:
         """What ``Component.render_string`` does (reached through the render frame)."""
@@ -57,6 +71,10 @@ class RenderState:
     def child(self, iid: str) -> Markup:
         """Render a child (the helpers ``slot``/``keyed`` reach the renderer through this)."""
         return render_instance(self, iid)
+
+
+#: ``(base, cid) -> escaped event URL prefix``: a conversation's renders share it.
+_PREFIXES: dict[tuple[str, str], str] = {}
 
 
 class _Frame(RenderFrame):
@@ -77,6 +95,11 @@ def _frame(helper: str) -> _Frame:
 
 def render_instance(rs: RenderState, iid: str) -> Markup:
     """Render one instance (and, through ``slot``/``keyed``, its children)."""
+    return Markup(render_html(rs, iid))
+
+
+def render_html(rs: RenderState, iid: str) -> str:
+    """:func:`render_instance` as the ``str`` a fragment carries (painting does not wrap it twice)."""
     rec = rs.instances[iid]
     cls = _registry.get(rec["type"]) or lookup(rec["type"])  # lookup() raises for an unknown name
     obj = cls.__new__(cls)  # build(copy=False), inlined: renders share the stored containers
@@ -87,14 +110,14 @@ def render_instance(rs: RenderState, iid: str) -> Markup:
     token = render_frame.set(_Frame(obj, iid, rs))
     try:
         if "render" in cls._stube_hooks:
-            return Markup(cls.render(obj))
+            return str(Markup(cls.render(obj)))
         templates = rs.templates
         cached = templates._by_class.get(cls, False)  # for_class()'s cache, read here: once per render
         tmpl = templates.for_class(cls) if cached is False else cast("jinja2.Template | None", cached)
         if tmpl is None:
-            return Markup(f'<div id="{iid}" data-stube-component="{escape(cls._stube_type)}" hidden></div>')
+            return f'<div id="{iid}" data-stube-component="{escape(cls._stube_type)}" hidden></div>'
         try:  # Templates.render(), inlined
-            return Markup(tmpl.render({SELF: obj}))
+            return tmpl.render({SELF: obj})
         except UndefinedName:
             raise  # a child's template: already located
         except jinja2.UndefinedError as exc:

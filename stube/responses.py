@@ -3,8 +3,15 @@
 An endpoint raises :class:`Refused` at the point it finds a reason to say no
 (410, 403, 404, 400, 413, 503); one exception handler on the inner Starlette
 turns it into a response and logs one line. Successful events answer a
-:class:`PartialsResponse`, which owns the ``X-Stube-*`` headers and
-``no-store``, so no endpoint has to remember them.
+:class:`PartialsResponse`, which owns the ``X-Stube`` headers, so no endpoint
+has to remember them.
+
+Every response carries ``nosniff``; documents (and redirects) also carry
+``Referrer-Policy`` and HTML documents the framing policy (:class:`Secured`).
+A partial is never a document (htmx swaps it into the page, whose own policy
+applies), so it carries ``nosniff`` alone: each header costs about a
+microsecond per response in uvicorn, and an event answer is the hot path
+(ADR 0008).
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response, Strea
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import wire
-from .fragments import HISTORY, STEP, Fragment
+from .fragments import Fragment
 
 log = logging.getLogger("stube.http")
 
@@ -51,9 +58,11 @@ def refused_response(request: Request, exc: Exception) -> Response:
 
 
 class PartialsResponse(HTMLResponse):
-    """An event's answer: htmx partials plus where the conversation went (``X-Stube-From``/``To``).
+    """An event's answer: htmx partials plus where the conversation went (``X-Stube: <cid> <from> <to>``).
 
     An empty body is a 204 with the same headers (nothing to swap, the version still moved).
+    No ``Cache-Control``: the answer to a POST is never stored by a cache unless it says it
+    may be (RFC 9111, section 9.3.3).
     """
 
     def __init__(self, fragments: Iterable[Fragment], *, cid: str, conv: dict[str, Any],
@@ -62,13 +71,10 @@ class PartialsResponse(HTMLResponse):
         body = wire.partials(fragments, cid=cid)
         version = conv.get("version", 0)
         # The raw headers built here once (what HTMLResponse.__init__ would make of a headers dict).
-        raw = [(b"cache-control", b"no-store")]
-        if any(f.kind == HISTORY or f.kind == STEP for f in fragments):
-            raw += [(k.lower().encode("latin-1"), v.encode("latin-1"))
-                    for k, v in wire.history_headers(fragments).items()]
-        raw += [(b"x-stube-cid", cid.encode("latin-1")),
-                (b"x-stube-from", str(since if since is not None else version).encode("latin-1")),
-                (b"x-stube-to", str(version).encode("latin-1"))]
+        raw = [(b"x-stube", wire.fold_header(cid, since if since is not None else version, version).encode("latin-1")),
+               NOSNIFF]
+        for k, v in wire.history_headers(fragments).items():  # a step (backtrack), an address (``url()``)
+            raw.append((k.lower().encode("latin-1"), v.encode("latin-1")))
         self.background = None
         if body:
             self.status_code = 200
@@ -105,7 +111,33 @@ def framing(frame_ancestors: str | None) -> list[tuple[bytes, bytes]]:
     return headers
 
 
-_ALWAYS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin")]
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+_ALWAYS = [NOSNIFF, (b"referrer-policy", b"same-origin")]
+
+
+RawHeaders = list[tuple[bytes, bytes]]
+
+
+def secured_headers(headers: Iterable[tuple[bytes, bytes]], framing: RawHeaders) -> RawHeaders:
+    """``headers`` plus what every response carries; HTML ones also get ``framing``.
+
+    A response that sets ``nosniff`` itself (a :class:`PartialsResponse`) has
+    chosen its own security headers and is left as it is.
+    """
+    out = list(headers)
+    present = set()
+    html = False
+    for k, v in out:
+        k = k.lower()
+        if k == b"x-content-type-options":
+            return out
+        present.add(k)
+        if k == b"content-type" and v.startswith(b"text/html"):
+            html = True
+    for k, v in (_ALWAYS + framing) if html else _ALWAYS:
+        if k not in present:
+            out.append((k, v))
+    return out
 
 
 class Secured:
@@ -114,28 +146,16 @@ class Secured:
     def __init__(self, app: ASGIApp, framing: list[tuple[bytes, bytes]]) -> None:
         self.app = app
         self.framing = framing
-        self._html = _ALWAYS + framing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        html_headers = self._html
+        framing = self.framing
 
         async def secured(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                present = set()
-                html = False
-                for k, v in headers:
-                    k = k.lower()
-                    present.add(k)
-                    if k == b"content-type" and v.startswith(b"text/html"):
-                        html = True
-                for k, v in html_headers if html else _ALWAYS:
-                    if k not in present:
-                        headers.append((k, v))
-                message = {**message, "headers": headers}
+                message = {**message, "headers": secured_headers(message.get("headers", ()), framing)}
             await send(message)
 
         await self.app(scope, receive, secured)

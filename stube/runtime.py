@@ -278,7 +278,7 @@ class Runtime:
         if out.conversation.get("ended"):
             release_flows(self.env, cid, None)
             return out
-        self.live.add_unused(cid, out.conversation)
+        out.conversation = self.live.add_unused(cid, out.conversation)  # the compact value it holds
         # A shared store: its first event or stream may reach another process, which must find it.
         try:
             await h.commit(cid, None, out, save=self.saved.shared, touch=False, stash_required=False)

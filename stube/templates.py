@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import Any
 
 import jinja2
+import jinja2.runtime
 from jinja2.ext import Extension
 from jinja2.lexer import Token, TokenStream
 from markupsafe import Markup
@@ -78,6 +79,35 @@ class MissingTemplate(jinja2.TemplateNotFound):
         self.folders = list(folders)
 
 
+#: The helpers stube puts in every template; none takes Jinja's context.
+_HELPERS = frozenset({root, on, slot, has_slot, keyed, back_button, upload})
+
+
+class _Context(jinja2.runtime.Context):
+    """Jinja2's context, calling stube's own helpers straight away.
+
+    ``Context.call`` inspects every callable a template calls for
+    ``pass_context`` and friends; a component's template calls ``root()`` and
+    ``on()`` on every render, and they take none.
+    """
+
+    def call(__self, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 (Jinja's own signature)
+        try:
+            own = __obj in _HELPERS
+        except TypeError:  # an unhashable callable
+            own = False
+        if not own:
+            return super().call(__obj, *args, **kwargs)
+        if kwargs:
+            kwargs.pop("_block_vars", None)  # what Jinja passes inside loops and blocks, for pass_context
+            kwargs.pop("_loop_vars", None)
+        return __obj(*args, **kwargs)
+
+
+class _Environment(jinja2.Environment):
+    context_class = _Context
+
+
 class Templates:
     """A Jinja2 environment: the app's folders first, then stube's own templates.
 
@@ -100,7 +130,7 @@ class Templates:
             [jinja2.FileSystemLoader([str(f) for f in self.folders]),
              jinja2.FileSystemLoader(str(TEMPLATES_DIR))]
         )
-        self.env = jinja2.Environment(
+        self.env = _Environment(
             loader=loader,
             autoescape=True,
             auto_reload=auto_reload,
@@ -115,7 +145,7 @@ class Templates:
         self._by_class: dict[type, jinja2.Template | None] = {}
         self._by_source: dict[str, jinja2.Template] = {}
         #: ``on()`` attributes already rendered, by their inputs (see ``on``).
-        self.on_cache: dict[tuple[Any, ...], tuple[str, str]] = {}
+        self.on_cache: dict[Any, tuple[str, str]] = {}
 
     def for_class(self, cls: type[Component]) -> jinja2.Template | None:
         tmpl = self._by_class.get(cls, False)

@@ -148,7 +148,7 @@ class Txn:
         self.conv = dict(conv)
         self.instances: dict[str, dict[str, Any]] = conv["instances"]
         self._own_instances = False
-        self.stack: list[str] = list(conv["stack"])
+        self.stack: list[str] = conv["stack"][:]  # a slice is exactly its size (list() over-allocates)
         self.conv["stack"] = self.stack
         self.undo_i: dict[str, dict[str, Any] | None] = {}
         self.undo_t: dict[str, Any] = {}
@@ -162,7 +162,7 @@ class Txn:
         self.conv = dict(conv)
         self.instances = conv["instances"]
         self._own_instances = False
-        self.stack = list(conv["stack"])
+        self.stack = conv["stack"][:]
         self.conv["stack"] = self.stack
         self.undo_i = {}
         self.undo_t = {}
@@ -280,21 +280,23 @@ class Txn:
     def result(self, *, record: bool = True) -> dict[str, Any]:
         """The next conversation value, with this step's undo entry in its history when ``record``."""
         conv = self.conv
-        changed = self.touched or self.stack != self.base["stack"] or self.undo_t
+        moved = self.stack != self.base["stack"]
+        changed = self.touched or moved or self.undo_t
         if not changed and not self.rewound:
             # Nothing the user can undo happened; keep the value (but note the painted frame).
             if conv.get("painted") == self.base.get("painted"):
                 return self.base
             return conv
+        if moved:
+            conv["stack"] = self.stack[:]  # pushes over-allocate: the value keeps an exact copy
         conv["version"] = self.base.get("version", 0) + 1
         if record and not self.rewound:
             entry = self.history_entry()
-            limit = conv.get("history_limit", self.env.history_limit)
+            limit = cv.history_limit(conv)
             if limit > 0:
-                past = self.base["history"]
-                history = past[len(past) - limit + 1:] if len(past) >= limit else past[:]
-                history.append(entry)  # one copy of the (shared) list, not two
-                conv["history"] = history
+                past: list[dict[str, Any]] = self.base.get("history") or []  # absent: no steps yet
+                # One new list, exactly its size (a copy then ``append`` would over-allocate).
+                conv["history"] = (past[len(past) - limit + 1:] if len(past) >= limit else past) + [entry]
             conv["step"] = conv["version"]  # a new step: its label is unique in this conversation
             conv.pop("future", None)        # it branches: the steps Back left behind are gone
         return conv

@@ -84,6 +84,16 @@ def step_script(f: Fragment, mode: str) -> str:
     return script_tag(f"window.stube&&stube.step.apply(null,{args})")
 
 
+def fold_header(cid: str, since: int, to: int) -> str:
+    """``X-Stube``: ``<cid> <from> <to>``, the conversation an answer belongs to and the versions it moves between.
+
+    stube.js applies an answer only once the page shows version ``from`` (its
+    stream may deliver other folds first); one header, not three, as every
+    header costs the server time on every event.
+    """
+    return f"{cid} {since} {to}"
+
+
 def history_headers(fragments: Iterable[Fragment]) -> dict[str, str]:
     """``HX-Push-Url`` / ``HX-Replace-Url`` for the last history fragment, ``X-Stube-Step`` for the step.
 
@@ -110,7 +120,13 @@ _URL_SAFE = ":/%#?=@[]!$&'()*+,;~"
 
 def header_url(url: str) -> str:
     """A URL fit for a response header: non-ASCII text encoded, CR/LF impossible."""
+    if _HEADER_SAFE.fullmatch(url):  # what quote() would leave as it is (a step's address, every event)
+        return url
     return quote(url, safe=_URL_SAFE)
+
+
+#: Only characters :func:`~urllib.parse.quote` keeps with ``safe=_URL_SAFE``.
+_HEADER_SAFE = re.compile(r"[A-Za-z0-9_.\-~:/%#?=@\[\]!$&'()*+,;]*")
 
 
 def sse_message(data: str, *, event_id: int | str | None = None) -> bytes:

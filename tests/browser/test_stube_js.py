@@ -29,7 +29,7 @@ window.htmx = {swap: async function (ctx) {
   }
 }};
 window.response = function (label, from, to) {
-  var h = new Headers({"X-Stube-Cid": "cv-test", "X-Stube-From": String(from), "X-Stube-To": String(to)});
+  var h = new Headers({"X-Stube": "cv-test " + from + " " + to});
   return htmx.swap({label: label, response: {headers: h}});
 };
 // One SSE message as hx-sse handles it: before:message, await waitUntil, swap unless cancelled.
