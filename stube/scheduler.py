@@ -309,7 +309,7 @@ class Inbox:
     """The deliveries of published messages, in order, and the workers that fold them.
 
     One worker folds one delivery after another: no task per subscriber (a
-    thousand tasks made at once and kept alive until their turn were a third of
+    thousand tasks made at once and kept alive until their turn were a fifth of
     the cost of a publish, and they grew the heap the collector's full passes
     walk). Each ``Event`` is made when its delivery starts. Every
     :data:`FAN_OUT_SLICE` the worker lets the loop run, so the pages already

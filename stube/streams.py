@@ -39,9 +39,9 @@ class Stream:
 
         After ``keepalive`` seconds without a message the body sends a keepalive.
         One timer per stream does it (it looks at the time of the last message
-        and sleeps again), not a timeout per message: a publish reaches every
-        page at once, and a timer armed and cancelled on each of them was a
-        fifth of its cost.
+        and sleeps again), not a ``wait_for`` per message: a publish reaches
+        every page at once, and a task, a future and a timer for each of them
+        were a fifth of its cost.
         ``done`` runs when the body ends, however it ends (the client went away,
         the conversation ended, a newer stream displaced this one).
         """
