@@ -84,8 +84,7 @@ def test_a_publish_reaches_every_subscriber_in_order_and_one_that_fails_stops_no
         assert rt.publish(TOPIC, "a") == 6 and rt.publish(TOPIC, "b") == 6
         others = [c for c in cids if c != cids[2]]
         await until(lambda: all(state(rt, c)["heard"] == ["a", "b"] for c in others))
-        await asyncio.sleep(0.02)
-        assert state(rt, cids[2])["heard"] == []
+        assert state(rt, cids[2])["heard"] == []  # its turns came before the last ones: they failed, and only they
         for cid, stream in zip(cids, streams, strict=True):
             if cid == cids[2]:
                 continue
