@@ -19,7 +19,9 @@ import json
 import logging
 import secrets
 import threading
+import time
 import weakref
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
@@ -36,6 +38,9 @@ Claim = Callable[[str, float], Awaitable[bool]]
 Relay = Callable[[str, Any, str], None]
 #: Seconds a delivery claim of a published message lives (duplicates arrive within milliseconds).
 PUBLISH_CLAIM_TTL = 60.0
+#: Seconds a delivery worker runs folds before it lets the loop run the rest (the pages that
+#: already got their message, other requests): what one publish holds the loop for at a time.
+FAN_OUT_SLICE = 0.002
 
 #: Every running scheduler of this process (``publish`` from host code reaches all of them).
 _running: weakref.WeakSet[Scheduler] = weakref.WeakSet()
@@ -75,6 +80,8 @@ class Scheduler:
         self.topics: dict[str, dict[tuple[str, str], str]] = {}
         self._held: dict[str, list[Command]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: Published messages waiting for their deliveries (see :meth:`fan_out`).
+        self.inbox = Inbox(deliver, self.spawn)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: int | None = None
         self.running = False
@@ -101,6 +108,7 @@ class Scheduler:
 
     def stop(self) -> None:
         """Shutdown, last step: cancel background tasks, drop every subscription."""
+        self.inbox.clear()
         for task in list(self._tasks):
             task.cancel()
         self.topics.clear()
@@ -268,13 +276,21 @@ class Scheduler:
 
     def fan_out(self, topic: str, message: Any, msg_id: str = "") -> None:
         """(Loop thread.) Deliver to this process's subscribers; each claims its delivery when
-        several processes may hold the same subscription (``msg_id`` names the publish)."""
-        for (cid, iid), name in list(self.topics.get(topic, {}).items()):
-            event = Event(iid, name, args=(message,), internal=True)
-            if self.claim is None or not msg_id:
-                self.spawn(self._deliver(cid, event))
-            else:
+        several processes may hold the same subscription (``msg_id`` names the publish).
+
+        With one process they queue in the :class:`Inbox`, in order, and are folded
+        one after another (see there); several processes claim each delivery first,
+        a bus round trip each, so each of those has a task of its own.
+        """
+        subs = self.topics.get(topic)
+        if not subs:
+            return
+        if self.claim is not None and msg_id:
+            for (cid, iid), name in list(subs.items()):
+                event = Event(iid, name, args=(message,), internal=True)
                 self.spawn(self._claimed(f"pub:{msg_id}:{cid}:{iid}", PUBLISH_CLAIM_TTL, cid, event))
+            return
+        self.inbox.add(subs, message)
 
     # -- introspection (tests, benchmarks, hosts) --
 
@@ -287,6 +303,115 @@ class Scheduler:
     def held(self, cid: str) -> int:
         """How many commands wait for ``cid``'s first use."""
         return len(self._held.get(cid, ()))
+
+
+class Inbox:
+    """The deliveries of published messages, in order, and the workers that fold them.
+
+    One worker folds one delivery after another: no task per subscriber (a
+    thousand tasks made at once and kept alive until their turn were a fifth of
+    the cost of a publish, and they grew the heap the collector's full passes
+    walk). Each ``Event`` is made when its delivery starts. Every
+    :data:`FAN_OUT_SLICE` the worker lets the loop run, so the pages already
+    served read their message (and other requests are answered) while the rest
+    folds. A delivery that waits (its store writes, its conversation is busy)
+    holds up no other: when every worker waits inside a delivery and deliveries
+    remain, each remaining one gets a worker of its own (:meth:`_check`, run
+    whenever the workers give the loop back), which is where a task per delivery
+    is worth its cost; and the next publish starts that way (:attr:`spread`),
+    until a delivery is done without waiting. Deliveries to one conversation keep
+    their order: each takes the conversation's lock in the order it left the inbox.
+    """
+
+    def __init__(self, deliver: Deliver, spawn: Callable[[Awaitable[Any]], None]) -> None:
+        self._deliver, self._spawn = deliver, spawn
+        #: Each publish: its topic's subscriptions when it was published (a copy), and the message.
+        self._batches: deque[tuple[Iterator[tuple[tuple[str, str], str]], Any]] = deque()
+        self.pending = 0       # deliveries not started
+        self._workers = 0      # workers alive
+        self._delivering = 0   # ... of which inside a delivery (running it, or waiting in it)
+        self._check_armed = False
+        self._checks = 0       # times _check ran: it changed across a delivery when that one waited
+        #: The last deliveries waited (a store that writes, a stash): a publish starts a worker per delivery.
+        self.spread = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def add(self, subscriptions: dict[tuple[str, str], str], message: Any) -> None:
+        """(Loop thread.) Deliver ``message`` to each ``(cid, iid) -> event name`` of ``subscriptions``."""
+        self._loop = asyncio.get_running_loop()
+        self._batches.append((iter(dict(subscriptions).items()), message))
+        self.pending += len(subscriptions)
+        if self.spread:
+            for _ in range(len(subscriptions)):
+                self._add_worker()
+        elif self._workers == 0:
+            self._add_worker()
+        else:
+            self._arm_check()
+
+    def clear(self) -> None:
+        """Drop what is not delivered yet (shutdown; the workers are cancelled with the scheduler's tasks)."""
+        self._batches.clear()
+        self.pending = 0
+
+    def _add_worker(self) -> None:
+        self._workers += 1
+        self._spawn(self._work())
+
+    def _arm_check(self) -> None:
+        if not self._check_armed and self._loop is not None:
+            self._check_armed = True
+            self._loop.call_soon(self._check)
+
+    def _check(self) -> None:
+        """The workers gave the loop back: when each of them waits inside a delivery, hand out the rest.
+
+        Deliveries that wait are a store's saves (or stash I/O): they should all wait
+        together, as they did with a task each, so that the store writes them at once
+        (SQLite batches them into one transaction) and its threads all work.
+        """
+        self._check_armed = False
+        self._checks += 1
+        if self.pending and self._delivering == self._workers:
+            self.spread = True
+            for _ in range(self.pending):
+                self._add_worker()
+
+    def _next(self) -> tuple[str, Event] | None:
+        """The next delivery (``None``: none left), in publish order, then subscription order."""
+        batches = self._batches
+        while batches:
+            items, message = batches[0]
+            for (cid, iid), name in items:
+                self.pending -= 1
+                return cid, Event(iid, name, args=(message,), internal=True)
+            batches.popleft()
+        return None
+
+    async def _work(self) -> None:
+        deliver = self._deliver
+        try:
+            while self.pending:
+                until = time.perf_counter() + FAN_OUT_SLICE
+                while (job := self._next()) is not None:
+                    cid, event = job
+                    self._arm_check()  # it runs once this worker gives the loop back
+                    self._delivering += 1
+                    checks = self._checks
+                    try:
+                        await deliver(cid, event)
+                        if self._checks == checks:  # the loop did not run meanwhile: it did not wait
+                            self.spread = False
+                    except Exception:  # Runtime.deliver logs its own; a subscriber never stops the others
+                        log.exception("delivering %s to %s/%s failed", event.name, cid, event.iid)
+                    finally:
+                        self._delivering -= 1
+                    if time.perf_counter() > until:
+                        break
+                if self.pending:
+                    await asyncio.sleep(0)  # the pages served so far read their message meanwhile
+        finally:
+            self._workers -= 1
 
 
 def _canonical(payload: Any) -> str:

@@ -37,21 +37,41 @@ class Stream:
     async def events(self, keepalive: float, done: Callable[[], None] | None = None) -> AsyncIterator[bytes]:
         """The response body: a keepalive first, then each message, until the stream is closed.
 
+        After ``keepalive`` seconds without a message the body sends a keepalive.
+        One timer per stream does it (it looks at the time of the last message
+        and sleeps again), not a ``wait_for`` per message: a publish reaches
+        every page at once, and a task, a future and a timer for each of them
+        were a fifth of its cost.
         ``done`` runs when the body ends, however it ends (the client went away,
         the conversation ended, a newer stream displaced this one).
         """
+        queue = self.queue
+        loop = asyncio.get_running_loop()
+        last = loop.time()  # when the body last had something to send
+        timer: asyncio.TimerHandle | None = None
+
+        def tick() -> None:
+            nonlocal timer
+            now = loop.time()
+            due = last + keepalive
+            if due <= now + keepalive * 0.001:  # quiet for a whole keepalive (timers may fire a hair early)
+                if queue.empty():  # else the body is still sending what is queued: no need
+                    queue.put_nowait(wire.KEEPALIVE)
+                due = now + keepalive
+            timer = loop.call_at(due, tick)
+
         try:
             yield wire.KEEPALIVE
+            timer = loop.call_at(last + keepalive, tick)
             while True:
-                try:
-                    item = await asyncio.wait_for(self.queue.get(), keepalive)
-                except TimeoutError:
-                    yield wire.KEEPALIVE
-                    continue
+                item = queue.get_nowait() if not queue.empty() else await queue.get()
                 if item is None:
                     return
+                last = loop.time()
                 yield item
         finally:
+            if timer is not None:
+                timer.cancel()
             if done is not None:
                 done()
 
