@@ -118,7 +118,8 @@ class Stube:
     conversation to that step; ``False``: Back reloads the current state, as in 0.1),
     ``bus`` (how several processes of this app reach each other: a
     :class:`~stube.bus.RedisBus`; default the in-process
-    :class:`~stube.bus.LocalBus`; started and closed with the app).
+    :class:`~stube.bus.LocalBus`; started and closed with the app), ``tune_gc`` (default
+    on: ``gc.freeze()`` and a young-generation threshold ≥ 2,000 at the first start; :func:`~stube.runtime.tune_gc`).
     """
 
     def __init__(self, *, store: Any = None, stash: Any = None, secret_key: str | bytes | None = None,
@@ -131,7 +132,7 @@ class Stube:
                  session_max_age: int = MAX_AGE, unused_ttl: float | None = 600.0,
                  max_conversations: int = 100_000, max_streams: int = 4,
                  max_streams_per_session: int = 16, root_path: str | Path | None = None,
-                 backtrack: bool = True, bus: Bus | None = None) -> None:
+                 backtrack: bool = True, bus: Bus | None = None, tune_gc: bool = True) -> None:
         base = Path(root_path).absolute() if root_path is not None else _caller_folder()
         templates, static = resolve_folders(templates, base), resolve_folders(static, base)
         secret = secret_key or os.environ.get("STUBE_SECRET")
@@ -157,7 +158,8 @@ class Stube:
             env=self.env, store=self.store, stash=self.stash,
             settings=Settings(ttl=conversation_ttl, reaper_interval=reaper_interval, keepalive=sse_keepalive,
                               unused_ttl=unused_ttl, max_conversations=max_conversations,
-                              max_streams=max_streams, max_streams_per_session=max_streams_per_session),
+                              max_streams=max_streams, max_streams_per_session=max_streams_per_session,
+                              tune_gc=tune_gc),
             bus=bus,
         )
         self.bus = self.runtime.bus

@@ -78,7 +78,7 @@ class Settings:
     max_conversations: int = 100_000
     max_streams: int = 4
     max_streams_per_session: int = 16
-    #: Tune the garbage collector at the first start (:func:`tune_gc`); ``Stube(...)`` keeps the default.
+    #: Tune the garbage collector at the first start (:func:`tune_gc`); ``Stube(tune_gc=)``.
     tune_gc: bool = True
 
 
