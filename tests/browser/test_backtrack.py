@@ -107,8 +107,12 @@ def test_back_past_history_limit_shows_the_current_step_with_a_notice(short: Ser
     expect(page.locator(LABEL)).to_have_text("Favourite colour?")
     next_with(page, "red")
     expect(page.locator("h2")).to_have_text("All set, Ada!")
+    # Back waits for each step to show: three quick Backs may reach the server as one, or as two,
+    # and "where the conversation is now" then depends on how many travels the server saw.
     page.go_back()
+    expect(page.locator(LABEL)).to_have_text("Favourite colour?")
     page.go_back()
+    expect(page.locator("h2")).to_have_text("All set, Ada!")
     page.go_back()  # the name step is three steps back: older than history_limit=2
     expect(page.locator("[data-stube-step-gone]")).to_contain_text("last 2 steps")
     expect(page.locator("h2")).to_have_text("All set, Ada!")
