@@ -244,7 +244,7 @@ class SQLiteStore:
             while self._batch:
                 batch, self._batch = self._batch, []
                 try:
-                    results = await self._db.run(_write_batch, [item for item, _ in batch])
+                    results = await self._db.write(_write_batch, [item for item, _ in batch])
                 except Exception as exc:
                     for _, done in batch:
                         if not done.done():
@@ -335,9 +335,8 @@ def _make_full(plan: _Plan) -> None:
 
 
 def _write_batch(conn: sqlite3.Connection, items: list[_Item]) -> list[int]:
-    """Every save of ``items`` in one transaction (one fsync); each result as :func:`_write`'s."""
-    with transaction(conn):
-        return [_write(conn, *item) for item in items]
+    """(In a transaction.) Every save of ``items``, committed together (one fsync); results as :func:`_write`'s."""
+    return [_write(conn, *item) for item in items]
 
 
 def _write(conn: sqlite3.Connection, cid: str, version: int, token: str, plan: _Plan,
@@ -354,18 +353,24 @@ def _write(conn: sqlite3.Connection, cid: str, version: int, token: str, plan: _
         return -3 if row[0] == version and seen is None and _same(conn, cid, plan.value) else int(row[0])
     if ours and not plan.full:
         _make_full(plan)  # our write of unknown outcome landed: its rows are not what we planned on
-    conn.execute("INSERT OR REPLACE INTO stube_conv VALUES (?, ?, ?, ?)", (cid, version, token, plan.head))
+    run, many = conn.execute, conn.executemany  # an event: 5 statements (head, a record, history trim, entry)
+    run("INSERT OR REPLACE INTO stube_conv VALUES (?, ?, ?, ?)", (cid, version, token, plan.head))
     if plan.full:
-        conn.execute("DELETE FROM stube_inst WHERE cid = ?", (cid,))
-    conn.executemany("DELETE FROM stube_inst WHERE cid = ? AND iid = ?", [(cid, i) for i in plan.removed])
-    conn.executemany("INSERT OR REPLACE INTO stube_inst VALUES (?, ?, ?, ?)",
-                     [(cid, i, p, b) for i, p, b in plan.upserts])
+        run("DELETE FROM stube_inst WHERE cid = ?", (cid,))
+    if plan.removed:
+        many("DELETE FROM stube_inst WHERE cid = ? AND iid = ?", [(cid, i) for i in plan.removed])
+    if len(plan.upserts) == 1:
+        run("INSERT OR REPLACE INTO stube_inst VALUES (?, ?, ?, ?)", (cid, *plan.upserts[0]))
+    elif plan.upserts:
+        many("INSERT OR REPLACE INTO stube_inst VALUES (?, ?, ?, ?)", [(cid, i, p, b) for i, p, b in plan.upserts])
     if plan.keep is None:
-        conn.execute("DELETE FROM stube_hist WHERE cid = ?", (cid,))
+        run("DELETE FROM stube_hist WHERE cid = ?", (cid,))
     else:
-        conn.execute("DELETE FROM stube_hist WHERE cid = ? AND (seq < ? OR seq > ?)", (cid, *plan.keep))
-    conn.executemany("INSERT OR REPLACE INTO stube_hist VALUES (?, ?, ?)",
-                     [(cid, s, b) for s, b in plan.entries])
+        run("DELETE FROM stube_hist WHERE cid = ? AND (seq < ? OR seq > ?)", (cid, *plan.keep))
+    if len(plan.entries) == 1:
+        run("INSERT OR REPLACE INTO stube_hist VALUES (?, ?, ?)", (cid, *plan.entries[0]))
+    elif plan.entries:
+        many("INSERT OR REPLACE INTO stube_hist VALUES (?, ?, ?)", [(cid, s, b) for s, b in plan.entries])
     return -1
 
 
