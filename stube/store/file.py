@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from .._atomic import DirSync, write_atomic
+from .._atomic import DirSync, write_atomic, write_atomic_many
 from ..errors import StubeError
 from .codec import Encoder, _gc_paused, check_conversation, decode, require_cid
 from .lanes import Lanes
@@ -113,7 +113,9 @@ class FileStore:
     happens without the lock (``load_all`` alone would leave a store that
     only saves unprotected). :meth:`aclose` releases it; a later use takes it
     again. File I/O runs on the store's own ``workers`` threads; writes of one
-    conversation never reorder.
+    conversation never reorder. Saves of different conversations that wait
+    together are written together, by one thread with one folder ``fsync``
+    (group commit, as :class:`~stube.store.sqlite.SQLiteStore` does).
     """
 
     def __init__(self, directory: str | os.PathLike[str], *, workers: int = 16) -> None:
@@ -128,6 +130,8 @@ class FileStore:
         self._sync_dir = DirSync(self._dir)
         self._lanes = Lanes()
         self._encoder = Encoder()
+        self._batch: list[tuple[str, bytes, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"FileStore({self._dir!r})"
@@ -151,10 +155,40 @@ class FileStore:
         # Encoded on the loop thread: a consistent snapshot, whatever happens to ``conv`` next.
         data = self._encoder.encode(conv)
         try:
-            await self._lanes.submit(cid, lambda: self._run(self._write, cid, data))
+            await self._lanes.submit(cid, lambda: self._queue(cid, data))
         except BaseException:
             self._encoder.forget(cid)
             raise
+
+    async def _queue(self, cid: str, data: bytes) -> None:
+        """Join the next group write; lanes keep at most one write per conversation in it."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._batch.append((cid, data, done))
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+        await done
+
+    async def _flush(self) -> None:
+        """Group commit: every save queued while one group is written goes into the next group."""
+        try:
+            while self._batch:
+                batch, self._batch = self._batch, []
+                try:
+                    errors = await self._run(self._write_all, [(cid, data) for cid, data, _ in batch])
+                except Exception as exc:
+                    errors = [exc] * len(batch)
+                except BaseException:
+                    for _, _, done in batch + self._batch:
+                        done.cancel()
+                    raise
+                for (_, _, done), error in zip(batch, errors, strict=True):
+                    if not done.done():
+                        if error is None:
+                            done.set_result(None)
+                        else:
+                            done.set_exception(error)
+        finally:
+            self._flusher = None
 
     async def delete(self, cid: str) -> None:
         require_cid(cid)
@@ -178,9 +212,12 @@ class FileStore:
 
     # -- blocking parts, run in worker threads --
 
-    def _write(self, cid: str, data: bytes) -> None:
-        write_atomic(os.path.join(self._dir, cid + ".json"), data, sync_dir=self._sync_dir,
-                     tmp=os.path.join(self._dir, f".{cid}.{secrets.token_hex(4)}{TMP_SUFFIX}"))
+    def _write_all(self, writes: list[tuple[str, bytes]]) -> list[BaseException | None]:
+        """Each ``(cid, data)`` written atomically and durably, together; per write, its error or ``None``."""
+        tag = secrets.token_hex(4)  # one per group: a cid is in a group once
+        return write_atomic_many(
+            [(os.path.join(self._dir, cid + ".json"), os.path.join(self._dir, f".{cid}.{tag}{TMP_SUFFIX}"), data)
+             for cid, data in writes], sync_dir=self._sync_dir)
 
     def _remove(self, cid: str) -> None:
         try:
