@@ -27,7 +27,7 @@ from typing import Any
 
 from .._sqlite import Database, transaction
 from . import StaleWrite
-from .codec import _gc_paused, check_conversation, decode, encode, require_cid
+from .codec import _gc_paused, check_conversation, decode, encode, kept_run, require_cid
 from .lanes import Lanes
 
 __all__ = ["SQLiteStore"]
@@ -106,14 +106,8 @@ def _plan(prev: _Saved | None, head: bytes, value: dict[str, Any]) -> _Plan:
             del pos[iid]
     # History: the longest run of old entries the new list starts with (an event appends one entry and
     # the oldest falls off; back() drops the newest); everything after it is new.
-    at = {id(e): k for k, e in enumerate(prev.history)}
-    start = at.get(id(history[0])) if history else None
-    kept = 0
-    if start is not None:
-        while (kept < len(history) and start + kept < len(prev.history)
-               and prev.history[start + kept] is history[kept]):
-            kept += 1
-    seqs = prev.seqs[start:start + kept] if start is not None and kept else []
+    start, kept = kept_run(prev.history, history)
+    seqs = prev.seqs[start:start + kept]
     if seqs:
         plan.keep = (seqs[0], seqs[-1])
     nxt = (seqs[-1] if seqs else (prev.seqs[-1] if prev.seqs else -1)) + 1
