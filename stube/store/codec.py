@@ -17,9 +17,12 @@ from .. import conversation as cv
 __all__ = ["Encoder", "check_conversation", "decode", "encode", "require_cid", "valid_cid"]
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode  # json.dumps builds one per call
+
+
 def encode(conv: Mapping[str, Any]) -> bytes:
     """Compact JSON bytes; NaN and infinities are refused rather than written as non-JSON."""
-    return json.dumps(conv, separators=(",", ":"), allow_nan=False).encode("ascii")
+    return _ENCODE(conv).encode("ascii")
 
 
 class Encoder:
@@ -40,18 +43,15 @@ class Encoder:
             self._entries.pop(conv["id"], None)
             return encode(conv)
         old = self._entries.get(conv["id"])
+        start, kept = kept_run(old[0], history) if old is not None else (0, 0)
         if old is None:
-            pairs = [(entry, encode(entry)) for entry in history]
-        else:
-            start, kept = kept_run(old[0], history)
-            if kept:  # the usual step: the oldest entries fell off, a new one came
-                pairs = (list(zip(old[0][start:start + kept], old[1][start:start + kept], strict=True))
-                         + [(entry, encode(entry)) for entry in history[kept:]])
-            else:  # anything else: match what can be matched (the old list keeps its ids from reuse)
-                known = dict(zip(map(id, old[0]), old[1], strict=True))
-                pairs = [(entry, known.get(id(entry)) or encode(entry)) for entry in history]
-        entries, datas = [e for e, _ in pairs], [d for _, d in pairs]
-        self._entries[conv["id"]] = (entries, datas)
+            datas = [encode(entry) for entry in history]
+        elif kept:  # the usual step: the oldest entries fell off, a new one came
+            datas = old[1][start:start + kept] + [encode(entry) for entry in history[kept:]]
+        else:  # anything else: match what can be matched (the old list keeps its ids from reuse)
+            known = dict(zip(map(id, old[0]), old[1], strict=True))
+            datas = [known.get(id(entry)) or encode(entry) for entry in history]
+        self._entries[conv["id"]] = (list(history), datas)
         head = encode({k: v for k, v in conv.items() if k != "history"})
         return b"%s,\"history\":[%s]}" % (head[:-1], b",".join(datas))
 
