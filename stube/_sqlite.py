@@ -67,7 +67,8 @@ class Database:
         waiting up to the busy timeout. Either way a failure rolls back.
         """
         conn = self._conn
-        if conn is None or self._submitted != self._finished or self._pid != os.getpid() or not _begin_now(conn, self.timeout):
+        idle = conn is not None and self._submitted == self._finished and self._pid == os.getpid()
+        if conn is None or not idle or not _begin_now(conn, self.timeout):
             return await self.run(_in_transaction, fn, args)
         try:
             result = fn(conn, *args)

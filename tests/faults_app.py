@@ -66,7 +66,8 @@ def inject(marker: str, store: Any) -> None:
 
     The folder is ``marker`` without its ``.inject`` suffix; the errno is the marker's content.
     File backends fail in the atomic-write layer (``stube._atomic.write_atomic`` and
-    ``write_atomic_many``, as the stores call them); an SQLite store in that folder fails its ``save``/``check`` as SQLite would.
+    ``write_atomic_many``, as the stores call them); an SQLite store in that folder fails its
+    ``save``/``check`` as SQLite would.
     """
     import errno
     import sqlite3

@@ -158,18 +158,19 @@ class FileStore:
         # Encoded on the loop thread: a consistent snapshot, whatever happens to ``conv`` next.
         data = self._encoder.encode(conv)
         try:
-            await self._lanes.submit(cid, lambda: self._queue(cid, data))
+            await self._lanes.start(cid, lambda: self._queue(cid, data))
         except BaseException:
             self._encoder.forget(cid)
             raise
 
-    async def _queue(self, cid: str, data: bytes) -> None:
+    def _queue(self, cid: str, data: bytes) -> asyncio.Future[None]:
         """Join the next group write; lanes keep at most one write per conversation in it."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
         self._batch.append((cid, data, done))
         if self._flusher is None:
-            self._flusher = asyncio.get_running_loop().create_task(self._flush())
-        await done
+            self._flusher = loop.create_task(self._flush())
+        return done
 
     async def _flush(self) -> None:
         """Group commit: every save queued while one group is written goes into the next group."""

@@ -141,7 +141,7 @@ class SQLiteStore:
         self._saved: dict[str, _Saved] = {}
         self._seen: dict[str, int] = {}  # version this store last read or wrote, per conversation
         self._unconfirmed: dict[str, list[str]] = {}  # tokens of saves that raised: maybe they landed
-        self._batch: list[tuple[_Item, asyncio.Future[int]]] = []
+        self._batch: list[tuple[_Item, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
@@ -196,25 +196,29 @@ class SQLiteStore:
         value = {**conv, "instances": dict(conv["instances"]), "history": list(conv["history"])}
         self._writes += 1
         token = f"{self.writer}-{self._writes:x}"
-        await self._lanes.submit(cid, lambda: self._commit(cid, version, token, head, value))
+        await self._lanes.start(cid, lambda: self._start(cid, version, token, head, value))
 
-    async def _commit(self, cid: str, version: int, token: str, head: bytes, value: dict[str, Any]) -> None:
+    def _start(self, cid: str, version: int, token: str, head: bytes, value: dict[str, Any]) -> asyncio.Future[None]:
+        """Plan the save against what the database holds now and queue it for the next transaction."""
         try:
-            plan = _plan(self._saved.get(cid), head, value)  # against what the database holds now
+            plan = _plan(self._saved.get(cid), head, value)
         except BaseException:
             self._saved.pop(cid, None)
             raise
-        seen, maybe = self._seen.get(cid), self._unconfirmed.get(cid, [])
-        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._batch.append(((cid, version, token, plan, seen, maybe), done))
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._batch.append(((cid, version, token, plan, self._seen.get(cid), self._unconfirmed.get(cid, [])), done))
         if self._flusher is None:
-            self._flusher = asyncio.get_running_loop().create_task(self._flush())
-        try:
-            stored = await done
-        except Exception:
+            self._flusher = loop.create_task(self._flush())
+        return done
+
+    def _settle(self, item: _Item, stored: int | BaseException) -> BaseException | None:
+        """Record what one save of a transaction came to; the error its callers get, if any."""
+        cid, version, token, plan, seen, maybe = item
+        if isinstance(stored, BaseException):
             self._saved.pop(cid, None)  # the rows are unknown: the next save rewrites them all
             self._unconfirmed[cid] = (maybe + [token])[-8:]
-            raise
+            return stored
         if stored in (-1, -3):
             if stored == -1:
                 self._saved[cid] = plan.saved
@@ -223,34 +227,41 @@ class SQLiteStore:
                 self._saved.pop(cid, None)
             self._seen[cid] = version
             self._unconfirmed.pop(cid, None)
-            return
+            return None
         self._saved.pop(cid, None)
         self._seen.pop(cid, None)
-        raise StaleWrite.refused(cid, version, stored, seen)
+        return StaleWrite.refused(cid, version, stored, seen)
 
     async def _flush(self) -> None:
         """Group commit: every save queued while one transaction runs goes into the next one.
 
         Lanes keep at most one write per conversation in flight, so a batch never holds two
-        writes of one conversation; a failed transaction fails every save in it.
+        writes of one conversation; a failed transaction fails every save in it. Outcomes are
+        recorded here, not by the callers: a cancelled caller leaves nothing half-done.
         """
         try:
             while self._batch:
                 batch, self._batch = self._batch, []
+                outcomes: list[int | BaseException]
                 try:
-                    results = await self._db.write(_write_batch, [item for item, _ in batch])
+                    outcomes = [*await self._db.write(_write_batch, [item for item, _ in batch])]
                 except Exception as exc:
-                    for _, done in batch:
-                        if not done.done():
-                            done.set_exception(exc)
-                except BaseException:
-                    for _, done in batch + self._batch:
+                    outcomes = [exc] * len(batch)
+                except BaseException as exc:
+                    for item, done in batch:
+                        self._settle(item, exc)
+                        done.cancel()
+                    for _, done in self._batch:
                         done.cancel()
                     raise
-                else:
-                    for (_, done), stored in zip(batch, results, strict=True):
-                        if not done.done():
-                            done.set_result(stored)
+                for (item, done), outcome in zip(batch, outcomes, strict=True):
+                    error = self._settle(item, outcome)
+                    if done.done():
+                        continue
+                    if error is None:
+                        done.set_result(None)
+                    else:
+                        done.set_exception(error)
         finally:
             self._flusher = None
 
