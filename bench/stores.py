@@ -226,8 +226,8 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _http_events(spec: str, conversations: int, seconds: int) -> tuple[float, float]:
-    """(events/s, server CPU µs per event) through uvicorn + the runtime with one store, wrk driving.
+def _http_events(spec: str, conversations: int, seconds: int) -> tuple[float, float, float, float]:
+    """(events/s, server CPU µs per event, fsyncs and SQLite commits per save) through uvicorn, wrk driving.
 
     The server runs on CPU 0 and wrk on CPU 1 (as bench/http.py pins them), so
     the server's CPU time per event says whether the store is CPU-bound (its
@@ -240,7 +240,8 @@ def _http_events(spec: str, conversations: int, seconds: int) -> tuple[float, fl
 
     from bench.http import Uvicorn, pinned
 
-    server = Uvicorn("bench.stores:app", env={"STUBE_BENCH_STORE_SPEC": spec})
+    counts = Path(tempfile.mkdtemp(prefix="stube-bench-counts-")) / "counts.json"
+    server = Uvicorn("bench.stores:app", env={"STUBE_BENCH_STORE_SPEC": spec, "STUBE_BENCH_COUNTS": str(counts)})
     try:
         targets = []
         for _ in range(conversations):
@@ -261,9 +262,14 @@ def _http_events(spec: str, conversations: int, seconds: int) -> tuple[float, fl
             raise RuntimeError(out)
         rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
         done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-        return rate, cpu / max(done, 1) * 1e6
     finally:
         server.stop()
+    import json
+
+    n = json.loads(counts.read_text()) if counts.exists() else {}
+    shutil.rmtree(counts.parent, ignore_errors=True)
+    saves = max(n.get("saves", 0), 1)
+    return rate, cpu / max(done, 1) * 1e6, n.get("fsyncs", 0) / saves, n.get("commits", 0) / saves
 
 
 def __getattr__(name: str) -> Any:
@@ -286,9 +292,38 @@ def __getattr__(name: str) -> Any:
         store = SQLiteStore(spec[7:])
     elif spec.startswith("redis://"):
         store = RedisStore(spec)
+    if os.environ.get("STUBE_BENCH_COUNTS"):
+        _count_in_server(store, os.environ["STUBE_BENCH_COUNTS"])
     app = globals()["app"] = stube.Stube(secret_key=SECRET, conversation_ttl=None, store=store)
     app.mount("/", HttpCounter)
     return app
+
+
+def _count_in_server(store: Any, path: str) -> None:
+    """Count saves, fsyncs and SQLite commits in this (uvicorn) process; write them to ``path`` at shutdown.
+
+    (When the store closes: uvicorn re-raises SIGTERM after its shutdown, so ``atexit`` never runs.)
+    """
+    import json
+
+    counted = _Counted().__enter__()
+    saves = [0]
+    save = store.save
+
+    async def counting_save(conv: dict[str, Any]) -> None:
+        saves[0] += 1
+        await save(conv)
+
+    store.save = counting_save
+
+    closing = getattr(store, "aclose", None)
+
+    async def aclose() -> None:
+        if closing is not None:
+            await closing()
+        Path(path).write_text(json.dumps({"saves": saves[0], "fsyncs": counted.fsyncs, "commits": counted.commits}))
+
+    store.aclose = aclose
 
 
 class _Counted:
@@ -370,21 +405,28 @@ async def bench_http_events(b: Bench) -> None:
     redis_url = b.redis_url.rsplit("/", 1)[0] + "/1"  # a database of its own (earlier sections filled /0)
     specs = {"memory": "memory", "sqlite": f"sqlite:{disk / 'http.sqlite'}", "file": f"file:{disk / 'http'}",
              "redis": redis_url}
-    runs: dict[str, list[tuple[float, float]]] = {kind: [] for kind in specs}
+    runs: dict[str, list[tuple[float, float, float, float]]] = {kind: [] for kind in specs}
     for _ in range(b.rounds):  # alternating rounds: a busy spell on the shared machine hits every store
         for kind, spec in specs.items():
             runs[kind].append(await asyncio.to_thread(_http_events, spec, conversations, seconds))
-    cpu: dict[str, float] = {}
-    for kind, measured in runs.items():
-        rate, cpu[kind] = max(measured)  # the least disturbed round
+    best = {kind: max(measured) for kind, measured in runs.items()}  # each store's least disturbed round
+    for kind, (rate, *_) in best.items():
         b.record(f"http events {kind}", rate, "events/s", "http events memory" if kind != "memory" else None)
-    base = b.results["http events memory"]
-    print("    targets (issue 13, over HTTP, 16 conversations, ratio to memory in this run):")
+    base, base_cpu = best["memory"][0], best["memory"][1]
+    print("    targets (issue 13: over HTTP, 16 conversations, ratio to memory in this run):")
     for kind, target in (("sqlite", 0.5), ("file", 0.4)):
-        ratio = b.results[f"http events {kind}"] / base
+        ratio = best[kind][0] / base
         print(f"      {kind:<7} >= {target:.2f}x: {ratio:.2f}x  {'met' if ratio >= target else 'NOT met'}")
-    print("    what bounds each: the server's CPU per event over HTTP (its core is the limit when "
-          "CPU/event x events/s ~ 1 s/s), and, in process (runtime, 16 conversations), fsyncs per event:")
+    print("    what bounds each, over HTTP: the server's CPU per event (its one core is the limit when it is")
+    print("    busy all the time; 'CPU ratio' = memory's CPU per event / the store's: the events/s ratio the")
+    print("    core alone allows), and the fsyncs and SQLite commits (one WAL fsync each) per save:")
+    print(f"      {'store':<7} {'CPU µs/event':>12} {'core busy':>9} {'CPU ratio':>9} {'fsyncs/save':>11} "
+          f"{'commits/save':>12}")
+    for kind, (rate, cpu, fsyncs, commits) in best.items():
+        print(f"      {kind:<7} {cpu:>12,.0f} {cpu * rate / 1e6:>9.0%} {base_cpu / cpu:>8.2f}x {fsyncs:>11.2f} "
+              f"{commits:>12.2f}" + ("   (the server's side; redis-server is another process)"
+                                    if kind == "redis" else ""))
+    print("    floors on this disk, in process, one at a time (CPU µs, kernel time included):")
     events = 800 if b.quick else 3000
     for kind in ("memory", "sqlite", "file"):
         store: Any = (InMemoryStore() if kind == "memory" else SQLiteStore(disk / f"rt-{b.rounds}.sqlite")
@@ -393,13 +435,41 @@ async def bench_http_events(b: Bench) -> None:
             in_cpu, fsyncs, commits = await _runtime_events(store, conversations, events)
         finally:
             await close(store)
-        busy = cpu[kind] * b.results[f"http events {kind}"] / 1e6
-        syncs = (f"{commits:.2f} SQLite commits (WAL fsyncs) per event" if kind == "sqlite"
-                 else f"{fsyncs:.2f} fsyncs per event (file + shared folder)" if kind == "file" else "no fsync")
-        print(f"      {kind:<7} HTTP: {cpu[kind]:>5,.0f} CPU µs/event, core {busy:>4.0%} busy;  "
-              f"in process: {in_cpu:>4,.0f} CPU µs/event, {syncs}")
-    print(f"      redis   HTTP: {cpu['redis']:>5,.0f} CPU µs/event (the server's side; redis-server "
-          "is another process)")
+        print(f"      runtime event + save, {kind:<7} (16 conversations, no HTTP): {in_cpu:>5,.0f} CPU µs/event, "
+              f"{fsyncs:.2f} fsyncs, {commits:.2f} commits per event")
+    replace, commit = _floors(disk, 100 if b.quick else 400)
+    print(f"      one atomic file replace (create, write, fsync, rename, folder fsync): {replace:>5,.0f} CPU µs")
+    print(f"      one durable SQLite commit of two small rows (WAL, synchronous=FULL):  {commit:>5,.0f} CPU µs")
+
+
+def _floors(folder: Path, n: int) -> tuple[float, float]:
+    """CPU µs of one bare atomic file replace and of one bare durable SQLite commit, on ``folder``'s disk."""
+    import sqlite3
+
+    from stube._atomic import DirSync, write_atomic
+
+    sub = folder / "floors"
+    sub.mkdir()
+    sync, data = DirSync(str(sub)), b"x" * 4096
+    cpu = time.process_time()
+    for i in range(n):
+        write_atomic(str(sub / "c.json"), data, tmp=str(sub / f".c.{i}.tmp"), sync_dir=sync)
+    replace = (time.process_time() - cpu) / n * 1e6
+    conn = sqlite3.connect(sub / "floor.sqlite", isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v BLOB) WITHOUT ROWID")
+        cpu = time.process_time()
+        for i in range(n):
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT OR REPLACE INTO t VALUES ('a', ?)", (data[:300],))
+            conn.execute("INSERT OR REPLACE INTO t VALUES (?, ?)", (f"h{i % 50}", data[:300]))
+            conn.execute("COMMIT")
+        commit = (time.process_time() - cpu) / n * 1e6
+    finally:
+        conn.close()
+    return replace, commit
 
 
 SECTIONS: list[Callable[[Bench], Awaitable[None]]] = [bench_saves, bench_events, bench_load_all, bench_http_events]
