@@ -1,6 +1,10 @@
 """Conversation store benchmarks: save throughput and start-up load time.
 
-    python bench/stores.py [--quick] [--only SECTION]   (e.g. --only http: section (c) alone)
+    python bench/stores.py [--quick] [--only SECTION] [--before TREE]
+
+``--only http`` runs section (c) alone; ``--before TREE`` also measures, in
+section (c)'s alternating rounds, the stube of another tree (for example
+``git archive main | tar -x -C TREE``) with this file's app.
 
 Measures, in one run, against a private redis-server (Debian's) and a
 temporary folder:
@@ -57,6 +61,8 @@ class Bench:
     folder: Path
     redis_url: str
     quick: bool = False
+    #: Another stube tree (an export of the previous version): section (c) measures it too, alternating.
+    before: Path | None = None
     rounds: int = 3
     results: dict[str, float] = field(default_factory=dict)
     _n: int = 0
@@ -226,7 +232,8 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _http_events(spec: str, conversations: int, seconds: int) -> tuple[float, float, float, float]:
+def _http_events(spec: str, conversations: int, seconds: int,
+                 root: Path | None = None) -> tuple[float, float, float, float]:
     """(events/s, server CPU µs per event, fsyncs and SQLite commits per save) through uvicorn, wrk driving.
 
     The server runs on CPU 0 and wrk on CPU 1 (as bench/http.py pins them), so
@@ -241,7 +248,10 @@ def _http_events(spec: str, conversations: int, seconds: int) -> tuple[float, fl
     from bench.http import Uvicorn, pinned
 
     counts = Path(tempfile.mkdtemp(prefix="stube-bench-counts-")) / "counts.json"
-    server = Uvicorn("bench.stores:app", env={"STUBE_BENCH_STORE_SPEC": spec, "STUBE_BENCH_COUNTS": str(counts)})
+    env = {"STUBE_BENCH_STORE_SPEC": spec, "STUBE_BENCH_COUNTS": str(counts)}
+    if root is not None:  # another stube tree (``--before``): its stube, this file's app
+        env["PYTHONPATH"] = str(root)
+    server = Uvicorn("bench.stores:app", env=env, app_dir=root)
     try:
         targets = []
         for _ in range(conversations):
@@ -403,27 +413,44 @@ async def bench_http_events(b: Bench) -> None:
     fsync = fsync_p50(disk, 100 if b.quick else 400)
     print(f"    disk fsync p50 {fsync * 1e3:.3f} ms (write + fsync of a small file in {b.folder})")
     redis_url = b.redis_url.rsplit("/", 1)[0] + "/1"  # a database of its own (earlier sections filled /0)
-    specs = {"memory": "memory", "sqlite": f"sqlite:{disk / 'http.sqlite'}", "file": f"file:{disk / 'http'}",
-             "redis": redis_url}
-    runs: dict[str, list[tuple[float, float, float, float]]] = {kind: [] for kind in specs}
+    redis_before = b.redis_url.rsplit("/", 1)[0] + "/2"
+
+    def specs(before: bool) -> dict[str, str]:
+        name = "http-before" if before else "http"
+        return {"memory": "memory", "sqlite": f"sqlite:{disk / name}.sqlite", "file": f"file:{disk / name}",
+                "redis": redis_before if before else redis_url}
+
+    trees: list[tuple[str, Path | None]] = [("", None)]
+    if b.before is not None:
+        trees.append((" (before)", b.before))
+    runs: dict[str, list[tuple[float, float, float, float]]] = {
+        kind + label: [] for kind in specs(False) for label, _ in trees}
     for _ in range(b.rounds):  # alternating rounds: a busy spell on the shared machine hits every store
-        for kind, spec in specs.items():
-            runs[kind].append(await asyncio.to_thread(_http_events, spec, conversations, seconds))
+        for kind in specs(False):
+            for label, root in trees:
+                spec = specs(root is not None)[kind]
+                runs[kind + label].append(
+                    await asyncio.to_thread(_http_events, spec, conversations, seconds, root))
     best = {kind: max(measured) for kind, measured in runs.items()}  # each store's least disturbed round
     for kind, (rate, *_) in best.items():
-        b.record(f"http events {kind}", rate, "events/s", "http events memory" if kind != "memory" else None)
-    base, base_cpu = best["memory"][0], best["memory"][1]
+        label = " (before)" if kind.endswith(" (before)") else ""
+        b.record(f"http events {kind}", rate, "events/s", None if kind.startswith("memory") else
+                 f"http events memory{label}")
+    base = best["memory"][0]
     print("    targets (issue 13: over HTTP, 16 conversations, ratio to memory in this run):")
     for kind, target in (("sqlite", 0.5), ("file", 0.4)):
         ratio = best[kind][0] / base
-        print(f"      {kind:<7} >= {target:.2f}x: {ratio:.2f}x  {'met' if ratio >= target else 'NOT met'}")
+        was = (f"   (before: {best[kind + ' (before)'][0] / best['memory (before)'][0]:.2f}x)"
+               if b.before is not None else "")
+        print(f"      {kind:<7} >= {target:.2f}x: {ratio:.2f}x  {'met' if ratio >= target else 'NOT met'}{was}")
     print("    what bounds each, over HTTP: the server's CPU per event (its one core is the limit when it is")
     print("    busy all the time; 'CPU ratio' = memory's CPU per event / the store's: the events/s ratio the")
     print("    core alone allows), and the fsyncs and SQLite commits (one WAL fsync each) per save:")
-    print(f"      {'store':<7} {'CPU µs/event':>12} {'core busy':>9} {'CPU ratio':>9} {'fsyncs/save':>11} "
+    print(f"      {'store':<16} {'CPU µs/event':>12} {'core busy':>9} {'CPU ratio':>9} {'fsyncs/save':>11} "
           f"{'commits/save':>12}")
     for kind, (rate, cpu, fsyncs, commits) in best.items():
-        print(f"      {kind:<7} {cpu:>12,.0f} {cpu * rate / 1e6:>9.0%} {base_cpu / cpu:>8.2f}x {fsyncs:>11.2f} "
+        base_cpu = best["memory (before)" if kind.endswith(" (before)") else "memory"][1]
+        print(f"      {kind:<16} {cpu:>12,.0f} {cpu * rate / 1e6:>9.0%} {base_cpu / cpu:>8.2f}x {fsyncs:>11.2f} "
               f"{commits:>12.2f}" + ("   (the server's side; redis-server is another process)"
                                     if kind == "redis" else ""))
     print("    floors on this disk, in process, one at a time (CPU µs, kernel time included):")
@@ -478,10 +505,11 @@ SECTIONS: list[Callable[[Bench], Awaitable[None]]] = [bench_saves, bench_events,
 def main(extra: list[Callable[[Bench], Awaitable[None]]] = ()) -> dict[str, float]:  # type: ignore[assignment]
     quick = "--quick" in sys.argv[1:]
     only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv[1:-1] else None
+    before = Path(sys.argv[sys.argv.index("--before") + 1]).resolve() if "--before" in sys.argv[1:-1] else None
     folder = Path(tempfile.mkdtemp(prefix="stube-bench-stores-"))
     try:
         with redis_server() as url:
-            bench = Bench(folder, url, quick=quick, rounds=1 if quick else 3)
+            bench = Bench(folder, url, quick=quick, rounds=1 if quick else 3, before=before)
             load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
             print(f"stores benchmark (python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
                   f"load average {load}; best of {bench.rounds} rounds)")

@@ -65,9 +65,8 @@ def inject(marker: str, store: Any) -> None:
     """Where ``mount`` is impossible: writes under the faulty folder fail while ``marker`` exists.
 
     The folder is ``marker`` without its ``.inject`` suffix; the errno is the marker's content.
-    File backends fail in the atomic-write layer (``stube._atomic.write_atomic`` and
-    ``write_atomic_many``, as the stores call them); an SQLite store in that folder fails its
-    ``save``/``check`` as SQLite would.
+    File backends fail in the atomic-write layer (``stube._atomic.write_atomic``, as the
+    stores call it); an SQLite store in that folder fails its ``save``/``check`` as SQLite would.
     """
     import errno
     import sqlite3
@@ -93,14 +92,6 @@ def inject(marker: str, store: Any) -> None:
             failing(path)
             _real(path, *args, **kwargs)
         module.write_atomic = write_atomic  # type: ignore[assignment]
-    real_many = stube.store.file.__dict__.get("_real_write_atomic_many", stube.store.file.write_atomic_many)
-    stube.store.file._real_write_atomic_many = real_many  # type: ignore[attr-defined]
-
-    def write_atomic_many(writes: list[tuple[str, str, bytes]], *args: Any, **kwargs: Any) -> list[Any]:
-        for path, _, _ in writes:
-            failing(path)
-        return real_many(writes, *args, **kwargs)  # type: ignore[no-any-return]
-    stube.store.file.write_atomic_many = write_atomic_many  # type: ignore[assignment]
     if isinstance(store, stube.SQLiteStore):
         where = os.environ["FAULTS_STORE"].partition(":")[2]
         for name in ("save", "check"):

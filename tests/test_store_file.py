@@ -202,16 +202,15 @@ async def test_saves_of_one_conversation_never_reorder(folder: Path, monkeypatch
     store = FileStore(folder)
     conv = counter_conversation()
     writes: list[int] = []
-    write = store._write_all
+    write = store._write
 
-    def slow_write(group: list[tuple[str, bytes]]) -> list[BaseException | None]:
-        versions = [json.loads(data)["version"] for _, data in group]
-        time.sleep(0.002 * (versions[0] % 3))  # make later writes finish first if they could race
-        errors = write(group)
-        writes.extend(versions)
-        return errors
+    def slow_write(cid: str, data: bytes) -> None:
+        version = json.loads(data)["version"]
+        time.sleep(0.002 * (version % 3))  # make later writes finish first if they could race
+        write(cid, data)
+        writes.append(version)
 
-    monkeypatch.setattr(store, "_write_all", slow_write)
+    monkeypatch.setattr(store, "_write", slow_write)
     versions = [clone(conv, conv["id"], version=v) for v in range(1, 41)]
     await asyncio.gather(*(store.save(c) for c in versions))
     assert (await store.load_all())[conv["id"]]["version"] == 40
@@ -228,13 +227,13 @@ async def test_saves_of_one_conversation_never_reorder(folder: Path, monkeypatch
 
 async def test_file_io_does_not_block_the_event_loop(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = FileStore(folder)
-    write = store._write_all
+    write = store._write
 
-    def slow_write(group: list[tuple[str, bytes]]) -> list[BaseException | None]:
+    def slow_write(cid: str, data: bytes) -> None:
         time.sleep(0.3)
-        return write(group)
+        write(cid, data)
 
-    monkeypatch.setattr(store, "_write_all", slow_write)
+    monkeypatch.setattr(store, "_write", slow_write)
     ticks = 0
 
     async def ticker() -> None:

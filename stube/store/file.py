@@ -10,12 +10,12 @@ import os
 import secrets
 import threading
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from .._atomic import DirSync, write_atomic, write_atomic_many
+from .._atomic import DirSync, write_atomic
 from ..errors import StubeError
 from .codec import Encoder, _gc_paused, check_conversation, decode, require_cid
 from .lanes import Lanes
@@ -26,9 +26,6 @@ log = logging.getLogger("stube.store")
 
 #: Suffix of FileStore's temporary files. ``load_all`` never reads them.
 TMP_SUFFIX = ".stube-tmp"
-
-#: Threads one group write is spread over (each writes a run of its saves, fsyncs included).
-GROUP_THREADS = 4
 
 
 class FolderInUse(StubeError, RuntimeError):
@@ -116,9 +113,7 @@ class FileStore:
     happens without the lock (``load_all`` alone would leave a store that
     only saves unprotected). :meth:`aclose` releases it; a later use takes it
     again. File I/O runs on the store's own ``workers`` threads; writes of one
-    conversation never reorder. Saves of different conversations that wait
-    together are written together, by one thread with one folder ``fsync``
-    (group commit, as :class:`~stube.store.sqlite.SQLiteStore` does).
+    conversation never reorder.
     """
 
     def __init__(self, directory: str | os.PathLike[str], *, workers: int = 16) -> None:
@@ -133,8 +128,6 @@ class FileStore:
         self._sync_dir = DirSync(self._dir)
         self._lanes = Lanes()
         self._encoder = Encoder()
-        self._batch: list[tuple[str, bytes, asyncio.Future[None]]] = []
-        self._flusher: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"FileStore({self._dir!r})"
@@ -143,7 +136,7 @@ class FileStore:
         """Where ``cid`` is stored (``ValueError`` for a malformed id)."""
         return self.directory / f"{require_cid(cid)}.json"
 
-    def _run(self, fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
+    def _run(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
         self._lock.acquire()
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self._workers, thread_name_prefix="stube-filestore")
@@ -158,60 +151,15 @@ class FileStore:
         # Encoded on the loop thread: a consistent snapshot, whatever happens to ``conv`` next.
         data = self._encoder.encode(conv)
         try:
-            await self._lanes.start(cid, lambda: self._queue(cid, data))
+            await self._lanes.start(cid, lambda: self._run(self._write, cid, data))
         except BaseException:
             self._encoder.forget(cid)
             raise
 
-    def _queue(self, cid: str, data: bytes) -> asyncio.Future[None]:
-        """Join the next group write; lanes keep at most one write per conversation in it."""
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        self._batch.append((cid, data, done))
-        if self._flusher is None:
-            self._flusher = loop.create_task(self._flush())
-        return done
-
-    async def _flush(self) -> None:
-        """Group commit: every save queued while one group is written goes into the next group."""
-        try:
-            while self._batch:
-                batch, self._batch = self._batch, []
-                # A few threads, each a run of the group: their file fsyncs overlap (the disk takes them
-                # together), their folder syncs are shared (DirSync), and each thread's GIL round trips
-                # are paid per run, not per save.
-                size = -(-len(batch) // min(len(batch), GROUP_THREADS))
-                runs = [[(cid, data) for cid, data, _ in batch[k:k + size]] for k in range(0, len(batch), size)]
-                try:
-                    outcomes = await asyncio.gather(*(self._run(self._write_all, run) for run in runs),
-                                                    return_exceptions=True)
-                except BaseException:
-                    for _, _, done in batch + self._batch:
-                        done.cancel()
-                    raise
-                errors: list[BaseException | None] = []
-                for run, outcome in zip(runs, outcomes, strict=True):
-                    if isinstance(outcome, BaseException):
-                        if not isinstance(outcome, Exception):  # a worker's future was cancelled
-                            for _, _, done in batch + self._batch:
-                                done.cancel()
-                            raise outcome
-                        errors += [outcome] * len(run)
-                    else:
-                        errors += outcome
-                for (_, _, done), error in zip(batch, errors, strict=True):
-                    if not done.done():
-                        if error is None:
-                            done.set_result(None)
-                        else:
-                            done.set_exception(error)
-        finally:
-            self._flusher = None
-
     async def delete(self, cid: str) -> None:
         require_cid(cid)
         self._encoder.forget(cid)
-        await self._lanes.submit(cid, lambda: self._run(self._remove, cid))
+        await self._lanes.start(cid, lambda: self._run(self._remove, cid))
 
     async def check(self) -> None:
         """Raise unless a durable write to the folder works now (the lock held, space left)."""
@@ -230,12 +178,9 @@ class FileStore:
 
     # -- blocking parts, run in worker threads --
 
-    def _write_all(self, writes: list[tuple[str, bytes]]) -> list[BaseException | None]:
-        """Each ``(cid, data)`` written atomically and durably, together; per write, its error or ``None``."""
-        tag = secrets.token_hex(4)  # one per group: a cid is in a group once
-        return write_atomic_many(
-            [(os.path.join(self._dir, cid + ".json"), os.path.join(self._dir, f".{cid}.{tag}{TMP_SUFFIX}"), data)
-             for cid, data in writes], sync_dir=self._sync_dir)
+    def _write(self, cid: str, data: bytes) -> None:
+        write_atomic(os.path.join(self._dir, cid + ".json"), data, sync_dir=self._sync_dir,
+                     tmp=os.path.join(self._dir, f".{cid}.{secrets.token_hex(4)}{TMP_SUFFIX}"))
 
     def _remove(self, cid: str) -> None:
         try:
