@@ -19,10 +19,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import queue
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 __all__ = ["Database"]
@@ -38,7 +39,7 @@ class Database:
         self.timeout = timeout
         self._schema = schema
         self._conn: sqlite3.Connection | None = None
-        self._executor: ThreadPoolExecutor | None = None
+        self._worker: _Worker | None = None
         self._pid = 0
         # Jobs handed to the worker, and jobs it finished (each counter written by one thread only):
         # while they differ, the connection is the worker's.
@@ -50,12 +51,12 @@ class Database:
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(connection, *args)`` on the worker thread."""
-        if self._executor is None or self._pid != os.getpid():
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix="stube-sqlite")
+        if self._worker is None or self._pid != os.getpid():
+            self._worker = _Worker()
             self._conn, self._pid = None, os.getpid()
             self._submitted = self._finished = 0
         self._submitted += 1
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._call, fn, args)
+        return await self._worker.submit(self._call, fn, args)
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(connection, *args)`` in one write transaction; its result once it is committed (durable).
@@ -114,13 +115,60 @@ class Database:
 
     async def aclose(self) -> None:
         """Close the connection and stop the thread; the next ``run`` opens them again."""
-        executor, self._executor = self._executor, None
-        if executor is None or self._pid != os.getpid():
+        worker, self._worker = self._worker, None
+        if worker is None or self._pid != os.getpid():
             return
         conn, self._conn = self._conn, None
-        if conn is not None:
-            await asyncio.get_running_loop().run_in_executor(executor, conn.close)
-        await asyncio.get_running_loop().run_in_executor(None, executor.shutdown)
+        try:
+            if conn is not None:
+                await worker.submit(conn.close)
+        finally:
+            worker.stop()
+
+
+class _Worker:
+    """One thread running jobs in order, each answered as an asyncio future on the caller's loop.
+
+    Leaner than a one-thread ``ThreadPoolExecutor`` (no ``concurrent.futures``
+    future, condition or semaphore per job): a hand-off is a queue put and a
+    ``call_soon_threadsafe``. A daemon thread: one still running at exit is
+    cut off like a crash, which SQLite's transactions are made for.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        threading.Thread(target=self._serve, name="stube-sqlite", daemon=True).start()
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put((loop, future, fn, args))
+        return future
+
+    def stop(self) -> None:
+        self._jobs.put(None)
+
+    def _serve(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            loop, future, fn, args = job
+            try:
+                outcome, ok = fn(*args), True
+            except BaseException as exc:  # noqa: BLE001 - every outcome goes back to the caller
+                outcome, ok = exc, False
+            try:
+                loop.call_soon_threadsafe(_settle, future, outcome, ok)
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                pass
+            del job, future, outcome
+
+
+def _settle(future: asyncio.Future[Any], outcome: Any, ok: bool) -> None:
+    if future.cancelled():
+        return
+    if ok:
+        future.set_result(outcome)
+    else:
+        future.set_exception(outcome)
 
 
 def _begin_now(conn: sqlite3.Connection, timeout: float) -> bool:
