@@ -1,6 +1,10 @@
 """Conversation store benchmarks: save throughput and start-up load time.
 
-    python bench/stores.py [--quick]
+    python bench/stores.py [--quick] [--only SECTION] [--before TREE]
+
+``--only http`` runs section (c) alone; ``--before TREE`` also measures, in
+section (c)'s alternating rounds, the stube of another tree (for example
+``git archive main | tar -x -C TREE``) with this file's app.
 
 Measures, in one run, against a private redis-server (Debian's) and a
 temporary folder:
@@ -9,10 +13,16 @@ temporary folder:
   conversation (a counter after a few events, a call and its answer), one
   save at a time and with many conversations in flight;
 * events/s of the kernel plus a save after every event (the Harness's
-  kernel, no HTTP), each store's ratio to InMemoryStore. The issue's target
-  (FileStore >= 0.3x, RedisStore >= 0.5x of InMemoryStore) is on event
-  throughput through the runtime: add that measurement as another section;
-* ``load_all`` of 10,000 stored conversations (target: under 2 s).
+  kernel, no HTTP), each store's ratio to InMemoryStore: an early indicator;
+* ``load_all`` of 10,000 stored conversations (target: under 2 s);
+* (c) issue 13's targets: events/s over HTTP (uvicorn pinned to CPU 0, wrk
+  to CPU 1, 16 conversations, every event durable before its answer) of
+  memory, SQLiteStore, FileStore and RedisStore in alternating rounds, the
+  ratios (SQLiteStore >= 0.5x, FileStore >= 0.4x of memory) with met / NOT
+  met, and what bounds each: the disk's fsync p50, the server's CPU per
+  event and how busy its core was, fsyncs and SQLite commits per save
+  (counted in the server), and the floors (one atomic file replace, one
+  durable SQLite commit).
 
 Sections are plain async functions of a :class:`Bench`; append to
 ``SECTIONS`` (or call :func:`main` with extra sections) to extend the run.
@@ -40,6 +50,7 @@ if str(ROOT) not in sys.path:
 
 from stube.redis_store import RedisStore  # noqa: E402
 from stube.store import ConversationStore, FileStore, InMemoryStore, encode  # noqa: E402
+from stube.store.sqlite import SQLiteStore  # noqa: E402
 from stube.testing import Harness  # noqa: E402
 from tests.redis_server import redis_server  # noqa: E402
 from tests.store_support import Counter, clone, counter_conversation  # noqa: E402
@@ -56,6 +67,8 @@ class Bench:
     folder: Path
     redis_url: str
     quick: bool = False
+    #: Another stube tree (an export of the previous version): section (c) measures it too, alternating.
+    before: Path | None = None
     rounds: int = 3
     results: dict[str, float] = field(default_factory=dict)
     _n: int = 0
@@ -219,16 +232,32 @@ async def bench_load_all(b: Bench) -> None:
     b.record("load_all redis", await b.best("memory", load_redis, higher_is_better=False), "s")
 
 
-def _http_events(spec: str, conversations: int, seconds: int) -> float:
-    """events/s through uvicorn + the runtime with one store, driven by wrk over many conversations."""
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (every thread), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _http_events(spec: str, conversations: int, seconds: int,
+                 root: Path | None = None) -> tuple[float, float, float, float]:
+    """(events/s, server CPU µs per event, fsyncs and SQLite commits per save) through uvicorn, wrk driving.
+
+    The server runs on CPU 0 and wrk on CPU 1 (as bench/http.py pins them), so
+    the server's CPU time per event says whether the store is CPU-bound (its
+    core is busy all the time) or waits (for the disk, or Redis).
+    """
     import re
     import subprocess
 
     import httpx2
 
-    from bench.http import Uvicorn
+    from bench.http import Uvicorn, pinned
 
-    server = Uvicorn("bench.http_apps:stube_app", env={"STUBE_BENCH_STORE": spec})
+    counts = Path(tempfile.mkdtemp(prefix="stube-bench-counts-")) / "counts.json"
+    env = {"STUBE_BENCH_STORE_SPEC": spec, "STUBE_BENCH_COUNTS": str(counts)}
+    if root is not None:  # another stube tree (``--before``): its stube, this file's app
+        env["PYTHONPATH"] = str(root)
+    server = Uvicorn("bench.stores:app", env=env, app_dir=root)
     try:
         targets = []
         for _ in range(conversations):
@@ -239,30 +268,241 @@ def _http_events(spec: str, conversations: int, seconds: int) -> float:
                 assert c.post(path, headers={"HX-Request": "true"}).status_code == 200
                 targets.append(f"{path}|{cookie}")
         env = {**os.environ, "BENCH_TARGETS": ";".join(targets)}
-        cmd = ["wrk", "-t1", f"-c{conversations}", f"-d{seconds}s", "-s", str(HERE / "rotate.lua"), server.url]
-        subprocess.run([*cmd[:3], "-d1s", *cmd[4:]], env=env, capture_output=True, check=True)  # warm-up
+        cmd = [*pinned(1), "wrk", "-t1", f"-c{conversations}", f"-d{seconds}s", "-s", str(HERE / "rotate.lua"),
+               server.url]
+        subprocess.run([*cmd[:-3], "-d1s", *cmd[-3:]], env=env, capture_output=True, check=True)  # warm-up
+        cpu = _cpu_seconds(server.proc.pid)
         out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+        cpu = _cpu_seconds(server.proc.pid) - cpu
         if "Non-2xx" in out:
             raise RuntimeError(out)
-        return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+        rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+        done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     finally:
         server.stop()
+    import json
+
+    n = json.loads(counts.read_text()) if counts.exists() else {}
+    shutil.rmtree(counts.parent, ignore_errors=True)
+    saves = max(n.get("saves", 0), 1)
+    return rate, cpu / max(done, 1) * 1e6, n.get("fsyncs", 0) / saves, n.get("commits", 0) / saves
+
+
+def __getattr__(name: str) -> Any:
+    """``bench.stores:app``: the counter of bench/http_apps.py on the store ``STUBE_BENCH_STORE_SPEC`` names.
+
+    ``memory``, ``file:<folder>``, ``sqlite:<file>`` or a ``redis://`` URL (built on first use, in
+    the uvicorn process that section (c) starts).
+    """
+    if name != "app":
+        raise AttributeError(name)
+    import stube
+    from bench.http_apps import SECRET
+    from bench.http_apps import Counter as HttpCounter
+
+    spec = os.environ.get("STUBE_BENCH_STORE_SPEC", "memory")
+    store: Any = stube.InMemoryStore()
+    if spec.startswith("file:"):
+        store = FileStore(spec[5:])
+    elif spec.startswith("sqlite:"):
+        store = SQLiteStore(spec[7:])
+    elif spec.startswith("redis://"):
+        store = RedisStore(spec)
+    if os.environ.get("STUBE_BENCH_COUNTS"):
+        _count_in_server(store, os.environ["STUBE_BENCH_COUNTS"])
+    app = globals()["app"] = stube.Stube(secret_key=SECRET, conversation_ttl=None, store=store)
+    app.mount("/", HttpCounter)
+    return app
+
+
+def _count_in_server(store: Any, path: str) -> None:
+    """Count saves, fsyncs and SQLite commits in this (uvicorn) process; write them to ``path`` at shutdown.
+
+    (When the store closes: uvicorn re-raises SIGTERM after its shutdown, so ``atexit`` never runs.)
+    """
+    import json
+
+    counted = _Counted().__enter__()
+    saves = [0]
+    save = store.save
+
+    async def counting_save(conv: dict[str, Any]) -> None:
+        saves[0] += 1
+        await save(conv)
+
+    store.save = counting_save
+
+    closing = getattr(store, "aclose", None)
+
+    async def aclose() -> None:
+        if closing is not None:
+            await closing()
+        Path(path).write_text(json.dumps({"saves": saves[0], "fsyncs": counted.fsyncs, "commits": counted.commits}))
+
+    store.aclose = aclose
+
+
+class _Counted:
+    """Counts what bounds a durable save, in this process: fsync calls, SQLite commits, CPU seconds."""
+
+    def __init__(self) -> None:
+        self.fsyncs = 0
+        self.commits = 0
+
+    def __enter__(self) -> _Counted:
+        from stube.store import sqlite
+
+        self._fsync, self._batch = os.fsync, sqlite._write_batch
+
+        def fsync(fd: int) -> None:
+            self.fsyncs += 1
+            self._fsync(fd)
+
+        def batch(conn: Any, items: list[Any]) -> list[int]:
+            self.commits += 1
+            return self._batch(conn, items)
+
+        os.fsync, sqlite._write_batch = fsync, batch  # type: ignore[assignment]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from stube.store import sqlite
+
+        os.fsync, sqlite._write_batch = self._fsync, self._batch  # type: ignore[assignment]
+
+
+async def _runtime_events(store: Any, conversations: int, events: int) -> tuple[float, float, float]:
+    """(CPU µs per event, fsyncs per event, SQLite commits per event) of ``conversations`` counters at once.
+
+    The runtime's event path (lock, kernel, durable save, commit) without HTTP: each
+    conversation folds its next event once its previous one is saved.
+    """
+    from stube.kernel import Env, Event
+    from stube.runtime import Runtime
+
+    rt = Runtime(env=Env(), store=store)
+    await rt.start()
+    try:
+        cids = []
+        for _ in range(conversations):
+            out = await rt.mint(Counter(n=0), owner="bench", principal=None, mount="/", base="")
+            cid = out.conversation["id"]
+            await rt.apply(cid, Event(out.conversation["stack"][0], "inc"))
+            cids.append((cid, out.conversation["stack"][0]))
+        per = max(events // conversations, 1)
+
+        async def one(cid: str, iid: str) -> None:
+            for _ in range(per):
+                await rt.apply(cid, Event(iid, "inc"))
+
+        with _Counted() as counted:
+            cpu = time.process_time()
+            await asyncio.gather(*(one(cid, iid) for cid, iid in cids))
+            cpu = time.process_time() - cpu
+        n = per * conversations
+        return cpu / n * 1e6, counted.fsyncs / n, counted.commits / n
+    finally:
+        await rt.shutdown()
 
 
 async def bench_http_events(b: Bench) -> None:
     """(c) the issue's target: event throughput through uvicorn and the runtime, per store."""
+    from bench.sqlite_store import fsync_p50
+
     if not shutil.which("wrk"):
         print("(c) skipped: wrk is missing (./run bench installs it)")
         return
-    conversations, seconds = 16, 3 if b.quick else 6
-    print(f"(c) events/s over HTTP (uvicorn, one worker; wrk, {conversations} conversations; "
-          "every event saved before it is acknowledged)")
+    conversations, seconds = 16, 3 if b.quick else 5
+    print(f"(c) events/s over HTTP (uvicorn on CPU 0, wrk on CPU 1; {conversations} conversations; "
+          "every event saved durably before it is acknowledged)")
+    disk = b.fresh_folder()
+    fsync = fsync_p50(disk, 100 if b.quick else 400)
+    print(f"    disk fsync p50 {fsync * 1e3:.3f} ms (write + fsync of a small file in {b.folder})")
     redis_url = b.redis_url.rsplit("/", 1)[0] + "/1"  # a database of its own (earlier sections filled /0)
-    specs = {"memory": "memory", "file": f"file:{b.fresh_folder()}", "redis": redis_url}
-    for kind, spec in specs.items():
-        rounds = [await asyncio.to_thread(_http_events, spec, conversations, seconds) for _ in range(b.rounds)]
-        b.record(f"http events {kind}", max(rounds), "events/s", "http events memory" if kind != "memory" else None)
-    print("    targets: file >= 0.30x and redis >= 0.50x of memory")
+    redis_before = b.redis_url.rsplit("/", 1)[0] + "/2"
+
+    def specs(before: bool) -> dict[str, str]:
+        name = "http-before" if before else "http"
+        return {"memory": "memory", "sqlite": f"sqlite:{disk / name}.sqlite", "file": f"file:{disk / name}",
+                "redis": redis_before if before else redis_url}
+
+    trees: list[tuple[str, Path | None]] = [("", None)]
+    if b.before is not None:
+        trees.append((" (before)", b.before))
+    runs: dict[str, list[tuple[float, float, float, float]]] = {
+        kind + label: [] for kind in specs(False) for label, _ in trees}
+    for _ in range(b.rounds):  # alternating rounds: a busy spell on the shared machine hits every store
+        for kind in specs(False):
+            for label, root in trees:
+                spec = specs(root is not None)[kind]
+                runs[kind + label].append(
+                    await asyncio.to_thread(_http_events, spec, conversations, seconds, root))
+    best = {kind: max(measured) for kind, measured in runs.items()}  # each store's least disturbed round
+    for kind, (rate, *_) in best.items():
+        label = " (before)" if kind.endswith(" (before)") else ""
+        b.record(f"http events {kind}", rate, "events/s", None if kind.startswith("memory") else
+                 f"http events memory{label}")
+    base = best["memory"][0]
+    print("    targets (issue 13: over HTTP, 16 conversations, ratio to memory in this run):")
+    for kind, target in (("sqlite", 0.5), ("file", 0.4)):
+        ratio = best[kind][0] / base
+        was = (f"   (before: {best[kind + ' (before)'][0] / best['memory (before)'][0]:.2f}x)"
+               if b.before is not None else "")
+        print(f"      {kind:<7} >= {target:.2f}x: {ratio:.2f}x  {'met' if ratio >= target else 'NOT met'}{was}")
+    print("    what bounds each, over HTTP: the server's CPU per event (its one core is the limit when it is")
+    print("    busy all the time; 'CPU ratio' = memory's CPU per event / the store's: the events/s ratio the")
+    print("    core alone allows), and the fsyncs and SQLite commits (one WAL fsync each) per save:")
+    print(f"      {'store':<16} {'CPU µs/event':>12} {'core busy':>9} {'CPU ratio':>9} {'fsyncs/save':>11} "
+          f"{'commits/save':>12}")
+    for kind, (rate, cpu, fsyncs, commits) in best.items():
+        base_cpu = best["memory (before)" if kind.endswith(" (before)") else "memory"][1]
+        print(f"      {kind:<16} {cpu:>12,.0f} {cpu * rate / 1e6:>9.0%} {base_cpu / cpu:>8.2f}x {fsyncs:>11.2f} "
+              f"{commits:>12.2f}" + ("   (the server's side; redis-server is another process)"
+                                    if kind == "redis" else ""))
+    print("    floors on this disk, in process, one at a time (CPU µs, kernel time included):")
+    events = 800 if b.quick else 3000
+    for kind in ("memory", "sqlite", "file"):
+        store: Any = (InMemoryStore() if kind == "memory" else SQLiteStore(disk / f"rt-{b.rounds}.sqlite")
+                      if kind == "sqlite" else FileStore(b.fresh_folder()))
+        try:
+            in_cpu, fsyncs, commits = await _runtime_events(store, conversations, events)
+        finally:
+            await close(store)
+        print(f"      runtime event + save, {kind:<7} (16 conversations, no HTTP): {in_cpu:>5,.0f} CPU µs/event, "
+              f"{fsyncs:.2f} fsyncs, {commits:.2f} commits per event")
+    replace, commit = _floors(disk, 100 if b.quick else 400)
+    print(f"      one atomic file replace (create, write, fsync, rename, folder fsync): {replace:>5,.0f} CPU µs")
+    print(f"      one durable SQLite commit of two small rows (WAL, synchronous=FULL):  {commit:>5,.0f} CPU µs")
+
+
+def _floors(folder: Path, n: int) -> tuple[float, float]:
+    """CPU µs of one bare atomic file replace and of one bare durable SQLite commit, on ``folder``'s disk."""
+    import sqlite3
+
+    from stube._atomic import DirSync, write_atomic
+
+    sub = folder / "floors"
+    sub.mkdir()
+    sync, data = DirSync(str(sub)), b"x" * 4096
+    cpu = time.process_time()
+    for i in range(n):
+        write_atomic(str(sub / "c.json"), data, tmp=str(sub / f".c.{i}.tmp"), sync_dir=sync)
+    replace = (time.process_time() - cpu) / n * 1e6
+    conn = sqlite3.connect(sub / "floor.sqlite", isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v BLOB) WITHOUT ROWID")
+        cpu = time.process_time()
+        for i in range(n):
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT OR REPLACE INTO t VALUES ('a', ?)", (data[:300],))
+            conn.execute("INSERT OR REPLACE INTO t VALUES (?, ?)", (f"h{i % 50}", data[:300]))
+            conn.execute("COMMIT")
+        commit = (time.process_time() - cpu) / n * 1e6
+    finally:
+        conn.close()
+    return replace, commit
 
 
 SECTIONS: list[Callable[[Bench], Awaitable[None]]] = [bench_saves, bench_events, bench_load_all, bench_http_events]
@@ -270,17 +510,20 @@ SECTIONS: list[Callable[[Bench], Awaitable[None]]] = [bench_saves, bench_events,
 
 def main(extra: list[Callable[[Bench], Awaitable[None]]] = ()) -> dict[str, float]:  # type: ignore[assignment]
     quick = "--quick" in sys.argv[1:]
+    only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv[1:-1] else None
+    before = Path(sys.argv[sys.argv.index("--before") + 1]).resolve() if "--before" in sys.argv[1:-1] else None
     folder = Path(tempfile.mkdtemp(prefix="stube-bench-stores-"))
     try:
         with redis_server() as url:
-            bench = Bench(folder, url, quick=quick, rounds=1 if quick else 3)
+            bench = Bench(folder, url, quick=quick, rounds=1 if quick else 3, before=before)
             load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
             print(f"stores benchmark (python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
                   f"load average {load}; best of {bench.rounds} rounds)")
 
             async def run() -> None:
                 for section in [*SECTIONS, *extra]:
-                    await section(bench)
+                    if only is None or only in section.__name__:
+                        await section(bench)
 
             asyncio.run(run())
             return bench.results

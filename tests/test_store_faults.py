@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-import stube.store.sqlite as sqlite_store
+import stube._sqlite as database
 from stube.stash import FileStashStore, InMemoryStashStore, SQLiteStashStore, Stash
 from stube.store import FileStore, InMemoryStore, Lanes, StaleWrite
 from stube.store.sqlite import SQLiteStore
@@ -124,13 +124,13 @@ async def test_a_sqlite_save_that_failed_but_landed_is_not_taken_for_another_pro
     store = SQLiteStore(tmp_path / "db.sqlite")
     conv = counter_conversation()
     await store.save(conv)
-    real_write = sqlite_store._write_batch
+    real_commit = database._commit
 
-    def landed_then_failed(*args: Any) -> list[int]:
-        real_write(*args)
+    def landed_then_failed(conn: sqlite3.Connection) -> None:
+        real_commit(conn)  # the COMMIT (and its fsync) happened; its reply is lost
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(sqlite_store, "_write_batch", landed_then_failed)
+    monkeypatch.setattr(database, "_commit", landed_then_failed)
     lost = clone(conv, conv["id"], version=conv["version"] + 1, last_url="/lost-reply")
     with pytest.raises(sqlite3.OperationalError):
         await store.save(lost)

@@ -162,3 +162,62 @@ async def test_concurrent_saves_share_transactions(tmp_path: Path, monkeypatch: 
     assert sum(commits) == 100 and len(commits) < 50
     assert len(await SQLiteStore(tmp_path / "db.sqlite").load_all()) == 100
     await store.aclose()
+
+
+async def test_a_save_waits_off_the_loop_for_another_process_holding_the_write_lock(tmp_path: Path) -> None:
+    """The statements run on the loop only when the lock is free at once; otherwise the worker waits."""
+    import sqlite3
+
+    store = SQLiteStore(tmp_path / "db.sqlite")
+    h, item = page_harness(2)
+    await store.save(h.conversation)
+    other = sqlite3.connect(tmp_path / "db.sqlite", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process's write transaction
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    def release() -> None:
+        assert not saved.done()  # still waiting for the lock
+        other.execute("COMMIT")
+
+    task = asyncio.ensure_future(ticker())
+    try:
+        h.dispatch("inc", target=item)
+        saved = asyncio.ensure_future(store.save(h.conversation))
+        asyncio.get_running_loop().call_later(0.2, release)
+        await saved
+    finally:
+        task.cancel()
+        other.close()
+    assert ticks >= 5  # the loop ran while the save waited
+    assert (await SQLiteStore(tmp_path / "db.sqlite").load_all()) == {h.conversation["id"]: h.conversation}
+    h.dispatch("inc", target=item)
+    await store.save(h.conversation)  # and the next save takes the short way again
+    assert (await SQLiteStore(tmp_path / "db.sqlite").load_all()) == {h.conversation["id"]: h.conversation}
+    await store.aclose()
+
+
+async def test_a_write_that_fails_on_the_loop_rolls_back_everything(tmp_path: Path) -> None:
+    from stube._sqlite import Database
+
+    db = Database(tmp_path / "db.sqlite", "CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY, v TEXT)")
+    await db.run(lambda conn: None)  # connected: the next write runs its statements here
+
+    def half(conn: object) -> None:
+        conn.execute("INSERT INTO t VALUES ('a', '1')")  # type: ignore[attr-defined]
+        raise ValueError("half-way")
+
+    with pytest.raises(ValueError):
+        await db.write(half)
+    assert await db.write(lambda conn: conn.execute("INSERT INTO t VALUES ('b', '2')").rowcount) == 1
+    rows = await db.run(lambda conn: conn.execute("SELECT k, v FROM t").fetchall())
+    assert rows == [("b", "2")]
+    await db.aclose()
+    reread = Database(tmp_path / "db.sqlite", "SELECT 1")
+    assert await reread.run(lambda conn: conn.execute("SELECT k FROM t").fetchall()) == [("b",)]
+    await reread.aclose()

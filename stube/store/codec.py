@@ -17,9 +17,12 @@ from .. import conversation as cv
 __all__ = ["Encoder", "check_conversation", "decode", "encode", "require_cid", "valid_cid"]
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode  # json.dumps builds one per call
+
+
 def encode(conv: Mapping[str, Any]) -> bytes:
     """Compact JSON bytes; NaN and infinities are refused rather than written as non-JSON."""
-    return json.dumps(conv, separators=(",", ":"), allow_nan=False).encode("ascii")
+    return _ENCODE(conv).encode("ascii")
 
 
 class Encoder:
@@ -32,22 +35,51 @@ class Encoder:
     """
 
     def __init__(self) -> None:
-        self._entries: dict[str, list[tuple[Any, bytes]]] = {}
+        self._entries: dict[str, tuple[list[Any], list[bytes]]] = {}  # per conversation: entries, their JSON
 
     def encode(self, conv: Mapping[str, Any]) -> bytes:
         history = conv.get("history")
         if not history:
             self._entries.pop(conv["id"], None)
             return encode(conv)
-        # The entries held in the previous list keep their ids from being reused.
-        known = {id(entry): data for entry, data in self._entries.get(conv["id"], ())}
-        pairs = [(entry, known.get(id(entry)) or encode(entry)) for entry in history]
-        self._entries[conv["id"]] = pairs
+        old = self._entries.get(conv["id"])
+        start, kept = kept_run(old[0], history) if old is not None else (0, 0)
+        if old is None:
+            datas = [encode(entry) for entry in history]
+        elif kept:  # the usual step: the oldest entries fell off, a new one came
+            datas = old[1][start:start + kept] + [encode(entry) for entry in history[kept:]]
+        else:  # anything else: match what can be matched (the old list keeps its ids from reuse)
+            known = dict(zip(map(id, old[0]), old[1], strict=True))
+            datas = [known.get(id(entry)) or encode(entry) for entry in history]
+        self._entries[conv["id"]] = (list(history), datas)
         head = encode({k: v for k, v in conv.items() if k != "history"})
-        return b"%s,\"history\":[%s]}" % (head[:-1], b",".join(data for _, data in pairs))
+        return b"%s,\"history\":[%s]}" % (head[:-1], b",".join(datas))
 
     def forget(self, cid: str) -> None:
         self._entries.pop(cid, None)
+
+
+def kept_run(old: list[Any], new: list[Any]) -> tuple[int, int]:
+    """``(start, n)``: the longest run ``new[:n]`` that is ``old[start:start + n]``, entry by entry, by identity.
+
+    ``(0, 0)`` when ``new`` does not start with an entry of ``old``. A history
+    step is the usual case (the oldest entries fell off, one came): compared in
+    C, on ids (both lists hold their entries, so no id is reused meanwhile).
+    """
+    if not new or not old:
+        return 0, 0
+    ids = list(map(id, old))
+    try:
+        start = ids.index(id(new[0]))
+    except ValueError:
+        return 0, 0
+    n = min(len(old) - start, len(new))
+    if ids[start:start + n] == list(map(id, new[:n])):
+        return start, n
+    kept = 1
+    while kept < n and old[start + kept] is new[kept]:
+        kept += 1
+    return start, kept
 
 
 def _no_constants(name: str) -> Any:

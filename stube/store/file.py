@@ -10,7 +10,7 @@ import os
 import secrets
 import threading
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -136,7 +136,7 @@ class FileStore:
         """Where ``cid`` is stored (``ValueError`` for a malformed id)."""
         return self.directory / f"{require_cid(cid)}.json"
 
-    def _run(self, fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
+    def _run(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
         self._lock.acquire()
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self._workers, thread_name_prefix="stube-filestore")
@@ -151,7 +151,7 @@ class FileStore:
         # Encoded on the loop thread: a consistent snapshot, whatever happens to ``conv`` next.
         data = self._encoder.encode(conv)
         try:
-            await self._lanes.submit(cid, lambda: self._run(self._write, cid, data))
+            await self._lanes.start(cid, lambda: self._run(self._write, cid, data))
         except BaseException:
             self._encoder.forget(cid)
             raise
@@ -159,7 +159,7 @@ class FileStore:
     async def delete(self, cid: str) -> None:
         require_cid(cid)
         self._encoder.forget(cid)
-        await self._lanes.submit(cid, lambda: self._run(self._remove, cid))
+        await self._lanes.start(cid, lambda: self._run(self._remove, cid))
 
     async def check(self) -> None:
         """Raise unless a durable write to the folder works now (the lock held, space left)."""

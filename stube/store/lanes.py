@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 __all__ = ["Lanes"]
 
+#: Starts a write and returns the future it completes: the write proceeds whatever its callers do.
+Start = Callable[[], "asyncio.Future[None]"]
+
 
 class _Lane:
-    __slots__ = ("op", "waiters", "task")
+    __slots__ = ("running", "waiters", "start", "queued")
 
     def __init__(self) -> None:
-        self.op: Callable[[], Awaitable[None]] | None = None
-        self.waiters: list[asyncio.Future[None]] = []
-        self.task: asyncio.Task[None] | None = None
+        self.running: asyncio.Future[None] | None = None
+        self.waiters: list[asyncio.Future[None]] = []  # callers of the running write
+        self.start: Start | None = None  # the newest write queued behind it
+        self.queued: list[asyncio.Future[None]] = []  # its callers (and those of the writes it replaced)
 
 
 class Lanes:
@@ -29,56 +34,72 @@ class Lanes:
     matters), and every caller returns when a write at least as new as theirs
     has finished (or gets its exception). Different keys run concurrently.
     Nothing is kept for idle keys.
+
+    The lanes run no task of their own: a write is a future (:meth:`start`),
+    and the next one starts from its completion callback. A cancelled caller
+    never abandons a write.
     """
 
     def __init__(self) -> None:
         self._lanes: dict[str, _Lane] = {}
 
-    async def submit(self, key: str, op: Callable[[], Awaitable[None]]) -> None:
+    def start(self, key: str, start: Start) -> asyncio.Future[None]:
+        """Queue ``start`` on ``key``'s lane; the future this caller awaits (the write's outcome)."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         lane = self._lanes.get(key)
         if lane is None:
             lane = self._lanes[key] = _Lane()
-        lane.op = op
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        lane.waiters.append(fut)
-        if lane.task is None:
-            lane.task = asyncio.get_running_loop().create_task(self._drain(key, lane))
-        await fut
+            self._run(key, lane, start, [waiter])
+        else:
+            lane.start = start
+            lane.queued.append(waiter)
+        return waiter
 
-    async def _drain(self, key: str, lane: _Lane) -> None:
+    async def submit(self, key: str, op: Callable[[], Awaitable[None]]) -> None:
+        """:meth:`start` for a coroutine write (run as a task of its own)."""
+        await self.start(key, lambda: asyncio.ensure_future(op()))
+
+    def _run(self, key: str, lane: _Lane, start: Start, waiters: list[asyncio.Future[None]]) -> None:
+        lane.waiters = waiters
         try:
-            while lane.op is not None:
-                op, waiters = lane.op, lane.waiters
-                lane.op, lane.waiters = None, []
-                try:
-                    # Runs in this task, not the caller's: a cancelled caller never abandons a write.
-                    await op()
-                except Exception as exc:
-                    for w in waiters:
-                        if not w.done():
-                            w.set_exception(exc)
-                except BaseException:  # this task was cancelled (loop shutdown)
-                    for w in waiters:
-                        w.cancel()
-                    raise
-                else:
-                    for w in waiters:
-                        if not w.done():
-                            w.set_result(None)
-        finally:
-            for w in lane.waiters:  # queued behind a cancelled drain
-                w.cancel()
-            lane.task = None
-            if self._lanes.get(key) is lane:
-                del self._lanes[key]
+            running = start()
+        except Exception as exc:  # failed before it began: the same outcome, one callback later
+            running = asyncio.get_running_loop().create_future()
+            running.set_exception(exc)
+        lane.running = running
+        running.add_done_callback(partial(self._done, key, lane))
+
+    def _done(self, key: str, lane: _Lane, running: asyncio.Future[None]) -> None:
+        cancelled = running.cancelled()
+        exc = None if cancelled else running.exception()
+        for waiter in lane.waiters:
+            if waiter.done():
+                continue
+            if cancelled:  # the loop is shutting down
+                waiter.cancel()
+            elif exc is not None:
+                waiter.set_exception(exc)
+            else:
+                waiter.set_result(None)
+        if lane.start is not None and not cancelled:
+            start, waiters = lane.start, lane.queued
+            lane.start, lane.queued = None, []
+            self._run(key, lane, start, waiters)
+            return
+        for waiter in lane.queued:  # queued behind a cancelled write
+            waiter.cancel()
+        lane.running = None
+        if self._lanes.get(key) is lane:
+            del self._lanes[key]
 
     async def wait_idle(self) -> None:
         """Return once every submitted write has finished (for shutdown after write-behind saves)."""
         while self._lanes:
-            tasks = [lane.task for lane in self._lanes.values() if lane.task is not None]
-            if not tasks:
+            running = [lane.running for lane in self._lanes.values() if lane.running is not None]
+            if not running:
                 return
-            await asyncio.wait(tasks)
+            await asyncio.wait(running)
+            await asyncio.sleep(0)  # the completion callbacks run (and start what was queued)
 
     def __len__(self) -> int:
         return len(self._lanes)

@@ -27,7 +27,7 @@ from typing import Any
 
 from .._sqlite import Database, transaction
 from . import StaleWrite
-from .codec import _gc_paused, check_conversation, decode, encode, require_cid
+from .codec import _gc_paused, check_conversation, decode, encode, kept_run, require_cid
 from .lanes import Lanes
 
 __all__ = ["SQLiteStore"]
@@ -106,14 +106,8 @@ def _plan(prev: _Saved | None, head: bytes, value: dict[str, Any]) -> _Plan:
             del pos[iid]
     # History: the longest run of old entries the new list starts with (an event appends one entry and
     # the oldest falls off; back() drops the newest); everything after it is new.
-    at = {id(e): k for k, e in enumerate(prev.history)}
-    start = at.get(id(history[0])) if history else None
-    kept = 0
-    if start is not None:
-        while (kept < len(history) and start + kept < len(prev.history)
-               and prev.history[start + kept] is history[kept]):
-            kept += 1
-    seqs = prev.seqs[start:start + kept] if start is not None and kept else []
+    start, kept = kept_run(prev.history, history)
+    seqs = prev.seqs[start:start + kept]
     if seqs:
         plan.keep = (seqs[0], seqs[-1])
     nxt = (seqs[-1] if seqs else (prev.seqs[-1] if prev.seqs else -1)) + 1
@@ -147,7 +141,7 @@ class SQLiteStore:
         self._saved: dict[str, _Saved] = {}
         self._seen: dict[str, int] = {}  # version this store last read or wrote, per conversation
         self._unconfirmed: dict[str, list[str]] = {}  # tokens of saves that raised: maybe they landed
-        self._batch: list[tuple[_Item, asyncio.Future[int]]] = []
+        self._batch: list[tuple[_Item, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
@@ -202,25 +196,29 @@ class SQLiteStore:
         value = {**conv, "instances": dict(conv["instances"]), "history": list(conv["history"])}
         self._writes += 1
         token = f"{self.writer}-{self._writes:x}"
-        await self._lanes.submit(cid, lambda: self._commit(cid, version, token, head, value))
+        await self._lanes.start(cid, lambda: self._start(cid, version, token, head, value))
 
-    async def _commit(self, cid: str, version: int, token: str, head: bytes, value: dict[str, Any]) -> None:
+    def _start(self, cid: str, version: int, token: str, head: bytes, value: dict[str, Any]) -> asyncio.Future[None]:
+        """Plan the save against what the database holds now and queue it for the next transaction."""
         try:
-            plan = _plan(self._saved.get(cid), head, value)  # against what the database holds now
+            plan = _plan(self._saved.get(cid), head, value)
         except BaseException:
             self._saved.pop(cid, None)
             raise
-        seen, maybe = self._seen.get(cid), self._unconfirmed.get(cid, [])
-        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._batch.append(((cid, version, token, plan, seen, maybe), done))
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._batch.append(((cid, version, token, plan, self._seen.get(cid), self._unconfirmed.get(cid, [])), done))
         if self._flusher is None:
-            self._flusher = asyncio.get_running_loop().create_task(self._flush())
-        try:
-            stored = await done
-        except Exception:
+            self._flusher = loop.create_task(self._flush())
+        return done
+
+    def _settle(self, item: _Item, stored: int | BaseException) -> BaseException | None:
+        """Record what one save of a transaction came to; the error its callers get, if any."""
+        cid, version, token, plan, seen, maybe = item
+        if isinstance(stored, BaseException):
             self._saved.pop(cid, None)  # the rows are unknown: the next save rewrites them all
             self._unconfirmed[cid] = (maybe + [token])[-8:]
-            raise
+            return stored
         if stored in (-1, -3):
             if stored == -1:
                 self._saved[cid] = plan.saved
@@ -229,34 +227,41 @@ class SQLiteStore:
                 self._saved.pop(cid, None)
             self._seen[cid] = version
             self._unconfirmed.pop(cid, None)
-            return
+            return None
         self._saved.pop(cid, None)
         self._seen.pop(cid, None)
-        raise StaleWrite.refused(cid, version, stored, seen)
+        return StaleWrite.refused(cid, version, stored, seen)
 
     async def _flush(self) -> None:
         """Group commit: every save queued while one transaction runs goes into the next one.
 
         Lanes keep at most one write per conversation in flight, so a batch never holds two
-        writes of one conversation; a failed transaction fails every save in it.
+        writes of one conversation; a failed transaction fails every save in it. Outcomes are
+        recorded here, not by the callers: a cancelled caller leaves nothing half-done.
         """
         try:
             while self._batch:
                 batch, self._batch = self._batch, []
+                outcomes: list[int | BaseException]
                 try:
-                    results = await self._db.run(_write_batch, [item for item, _ in batch])
+                    outcomes = [*await self._db.write(_write_batch, [item for item, _ in batch])]
                 except Exception as exc:
-                    for _, done in batch:
-                        if not done.done():
-                            done.set_exception(exc)
-                except BaseException:
-                    for _, done in batch + self._batch:
+                    outcomes = [exc] * len(batch)
+                except BaseException as exc:
+                    for item, done in batch:
+                        self._settle(item, exc)
+                        done.cancel()
+                    for _, done in self._batch:
                         done.cancel()
                     raise
-                else:
-                    for (_, done), stored in zip(batch, results, strict=True):
-                        if not done.done():
-                            done.set_result(stored)
+                for (item, done), outcome in zip(batch, outcomes, strict=True):
+                    error = self._settle(item, outcome)
+                    if done.done():
+                        continue
+                    if error is None:
+                        done.set_result(None)
+                    else:
+                        done.set_exception(error)
         finally:
             self._flusher = None
 
@@ -335,9 +340,8 @@ def _make_full(plan: _Plan) -> None:
 
 
 def _write_batch(conn: sqlite3.Connection, items: list[_Item]) -> list[int]:
-    """Every save of ``items`` in one transaction (one fsync); each result as :func:`_write`'s."""
-    with transaction(conn):
-        return [_write(conn, *item) for item in items]
+    """(In a transaction.) Every save of ``items``, committed together (one fsync); results as :func:`_write`'s."""
+    return [_write(conn, *item) for item in items]
 
 
 def _write(conn: sqlite3.Connection, cid: str, version: int, token: str, plan: _Plan,
@@ -354,18 +358,24 @@ def _write(conn: sqlite3.Connection, cid: str, version: int, token: str, plan: _
         return -3 if row[0] == version and seen is None and _same(conn, cid, plan.value) else int(row[0])
     if ours and not plan.full:
         _make_full(plan)  # our write of unknown outcome landed: its rows are not what we planned on
-    conn.execute("INSERT OR REPLACE INTO stube_conv VALUES (?, ?, ?, ?)", (cid, version, token, plan.head))
+    run, many = conn.execute, conn.executemany  # an event: 5 statements (head, a record, history trim, entry)
+    run("INSERT OR REPLACE INTO stube_conv VALUES (?, ?, ?, ?)", (cid, version, token, plan.head))
     if plan.full:
-        conn.execute("DELETE FROM stube_inst WHERE cid = ?", (cid,))
-    conn.executemany("DELETE FROM stube_inst WHERE cid = ? AND iid = ?", [(cid, i) for i in plan.removed])
-    conn.executemany("INSERT OR REPLACE INTO stube_inst VALUES (?, ?, ?, ?)",
-                     [(cid, i, p, b) for i, p, b in plan.upserts])
+        run("DELETE FROM stube_inst WHERE cid = ?", (cid,))
+    if plan.removed:
+        many("DELETE FROM stube_inst WHERE cid = ? AND iid = ?", [(cid, i) for i in plan.removed])
+    if len(plan.upserts) == 1:
+        run("INSERT OR REPLACE INTO stube_inst VALUES (?, ?, ?, ?)", (cid, *plan.upserts[0]))
+    elif plan.upserts:
+        many("INSERT OR REPLACE INTO stube_inst VALUES (?, ?, ?, ?)", [(cid, i, p, b) for i, p, b in plan.upserts])
     if plan.keep is None:
-        conn.execute("DELETE FROM stube_hist WHERE cid = ?", (cid,))
+        run("DELETE FROM stube_hist WHERE cid = ?", (cid,))
     else:
-        conn.execute("DELETE FROM stube_hist WHERE cid = ? AND (seq < ? OR seq > ?)", (cid, *plan.keep))
-    conn.executemany("INSERT OR REPLACE INTO stube_hist VALUES (?, ?, ?)",
-                     [(cid, s, b) for s, b in plan.entries])
+        run("DELETE FROM stube_hist WHERE cid = ? AND (seq < ? OR seq > ?)", (cid, *plan.keep))
+    if len(plan.entries) == 1:
+        run("INSERT OR REPLACE INTO stube_hist VALUES (?, ?, ?)", (cid, *plan.entries[0]))
+    elif plan.entries:
+        many("INSERT OR REPLACE INTO stube_hist VALUES (?, ?, ?)", [(cid, s, b) for s, b in plan.entries])
     return -1
 
 
