@@ -131,6 +131,8 @@ class StoreBackend:
                 m.setattr(os, "fsync", no_space)
                 yield
         elif self.name == "sqlite":
+            # A write waits for the lock up to the store's busy timeout: 0.1 s while inside.
+            timeout, store._db.timeout = store._db.timeout, 0.1
             await store._db.run(lambda c: c.execute("PRAGMA busy_timeout=100"))
             other = sqlite3.connect(self.database, isolation_level=None)
             other.execute("BEGIN EXCLUSIVE")  # another process holds the write lock for too long
@@ -139,7 +141,8 @@ class StoreBackend:
             finally:
                 other.execute("ROLLBACK")
                 other.close()
-                await store._db.run(lambda c: c.execute("PRAGMA busy_timeout=30000"))
+                store._db.timeout = timeout
+                await store._db.run(lambda c: c.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}"))
         else:
             import redis
 
