@@ -36,9 +36,7 @@ class Scope(Protocol):
     def urls(self) -> Urls: ...
     @property
     def templates(self) -> _OnCache: ...
-    @property
-    def event_prefix(self) -> str | None: ...
-    def prefix_events(self) -> str: ...
+    def event_prefix(self) -> str: ...
     def child(self, iid: str) -> Markup: ...
 
 
@@ -142,25 +140,21 @@ def on(event: str, *, trigger: str | None = None, confirm: str | None = None,
     if frame is None:
         frame = _frame("on")
     rs = frame.scope
-    if not payload and trigger is None and confirm is None and target is None:  # the common ``on("name")``
-        bare = rs.templates.on_cache.get(event)
-        if bare is not None:
-            url = f"{rs.event_prefix or rs.prefix_events()}{frame.iid}/{event}"  # escaped prefix, safe names
-            return Markup(f'hx-post="{url}"{bare[0]} formaction="{url}{bare[1]}" formmethod="post"')
-    iid = frame.iid
+    iid = frame.iid  # the kernel's own id: safe in HTML as it is
     if target is not None:
         aimed = target.iid if isinstance(target, Component) else str(target)
         if not aimed:
             raise ValueError("on(..., target=) needs a live instance or an instance id")
-        iid = aimed
+        iid = str(escape(aimed))
     # The same attributes are rendered again on every repaint; remember them (without the URL, so
     # one entry serves every conversation) when the payload is plain scalars. Types are part of the
     # key: 1 == 1.0 == True, yet they render differently.
     cache = rs.templates.on_cache
     key: Any = None
     parts: tuple[str, str] | None = None
-    if not payload and trigger is None and confirm is None:
-        key = event  # the bare event's key: the name alone (checked as an identifier before it is cached)
+    if not payload and trigger is None and confirm is None:  # the common ``on("name")``
+        key = event  # the name alone (checked as an identifier before it is cached)
+        parts = cache.get(key)
     elif all(type(v) in _PLAIN for v in payload.values()):
         key = (event, trigger, type(trigger), confirm, type(confirm), *[(k, type(v), v) for k, v in payload.items()])
         try:
@@ -173,7 +167,7 @@ def on(event: str, *, trigger: str | None = None, confirm: str | None = None,
             if len(cache) >= _ON_CACHE_SIZE:
                 cache.clear()
             cache[key] = parts
-    url = escape(f"{rs.urls.base}/_stube/event/{rs.cid}/{iid}/{event}")  # Urls.event()
+    url = f"{rs.event_prefix()}{iid}/{event}"  # Urls.event(), escaped; ``event`` is an identifier by now
     return Markup(f'hx-post="{url}"{parts[0]} formaction="{url}{parts[1]}" formmethod="post"')
 
 

@@ -41,7 +41,7 @@ __all__ = ["PACKAGE_DIR", "SELF", "STATIC_DIR", "TEMPLATES_DIR", "MissingTemplat
 class RenderState:
     """What the helpers need while one conversation renders."""
 
-    __slots__ = ("instances", "cid", "urls", "templates", "rendered", "event_prefix")
+    __slots__ = ("instances", "cid", "urls", "templates", "rendered")
 
     def __init__(self, instances: Mapping[str, dict[str, Any]], cid: str, urls: Urls, templates: Templates) -> None:
         self.instances = instances
@@ -50,18 +50,15 @@ class RenderState:
         self.templates = templates
         #: Instance ids emitted by this render, in order.
         self.rendered: list[str] = []
-        #: ``<base>/_stube/event/<cid>/``, escaped; made by the first ``on()`` of the render.
-        self.event_prefix: str | None = None
 
-    def prefix_events(self) -> str:
-        """:attr:`event_prefix`, made now (``on()`` appends an instance id and an event name, both safe in HTML)."""
+    def event_prefix(self) -> str:
+        """``<base>/_stube/event/<cid>/``, escaped (``on()`` appends an instance id and an event name)."""
         key = (self.urls.base, self.cid)
         prefix = _PREFIXES.get(key)
         if prefix is None:
             if len(_PREFIXES) >= 4096:
                 _PREFIXES.clear()
             prefix = _PREFIXES[key] = str(escape(f"{self.urls.base}/_stube/event/{self.cid}/"))
-        self.event_prefix = prefix
         return prefix
 
     def render_source(self, obj: Component, source: str, context: Mapping[str, Any]) -> Markup:
