@@ -58,6 +58,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .component import Component, capture_json
+from .jsonstate import same_json
 
 FORMAT = 1
 DEFAULT_HISTORY_LIMIT = 50
@@ -422,19 +423,6 @@ def shared_root(spec: dict[str, Any], rec: dict[str, Any]) -> tuple[dict[str, An
 #: ``type name -> (root_spec, shareable record or None)`` of the last root minted of each type.
 _ROOTS: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = {}
 _SCALARS = (str, int, float, bool, type(None))
-
-
-def same_json(a: Any, b: Any) -> bool:
-    """Equal as JSON values: ``==``, but ``1``, ``1.0`` and ``True`` differ (they render and serialise differently)."""
-    if a is b:
-        return True
-    if type(a) is not type(b):
-        return False
-    if type(a) is dict:
-        return len(a) == len(b) and all(k in b and same_json(v, b[k]) for k, v in a.items())
-    if type(a) is list:
-        return len(a) == len(b) and all(map(same_json, a, b))
-    return bool(a == b)
 
 
 def frame_spec(embed: Component) -> dict[str, Any]:

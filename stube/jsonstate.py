@@ -143,3 +143,16 @@ def is_json(value: Any) -> bool:
     except StateError:
         return False
     return True
+
+
+def same_json(a: Any, b: Any) -> bool:
+    """Equal as JSON values: ``==``, but ``1``, ``1.0`` and ``True`` differ (they render and serialise differently)."""
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    if type(a) is dict:
+        return len(a) == len(b) and all(k in b and same_json(v, b[k]) for k, v in a.items())
+    if type(a) is list:
+        return len(a) == len(b) and all(map(same_json, a, b))
+    return bool(a == b)
