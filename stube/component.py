@@ -189,6 +189,9 @@ class Component:
     #: Private methods (``_``-names) the kernel may deliver answers, io results and
     #: internal events to, e.g. a flow's resume targets. Never reachable from the browser.
     _stube_receivers: ClassVar[frozenset[str]] = frozenset()
+    #: The receiver of an error answer to a call that names no ``on_error`` (``None``: a banner
+    #: on the caller). Flows set it, so their child records need not each spell it out.
+    _stube_on_error: ClassVar[str | None] = None
 
     # Filled by __init_subclass__.
     _stube_type: ClassVar[str] = "stube.Component"

@@ -87,6 +87,8 @@ def _deliver(tx: Txn, child: dict[str, Any], value: Any, is_error: bool) -> None
     if caller is None or caller not in tx.instances:
         return
     name = child.get("on_error") if is_error else child.get("resume")
+    if name is None and is_error:
+        name = tx.cls_of(caller)._stube_on_error
     if name is None:
         if is_error:
             paint.banner(tx, caller, value, "answer_error")

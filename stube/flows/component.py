@@ -74,6 +74,9 @@ class FlowComponent(Component):
     _flow_signature: ClassVar[inspect.Signature | None] = None
     #: The internal events the kernel delivers to a flow (never reachable from the browser).
     _stube_receivers: ClassVar[frozenset[str]] = frozenset({"_stube_resume", "_stube_failed", "_stube_io"})
+    #: A child's error answer reaches ``_stube_failed`` (raised at the ``ask``); the child
+    #: records do not carry the name (88 bytes each, in every history step that holds them).
+    _stube_on_error: ClassVar[str | None] = "_stube_failed"
 
     # Defaults read through the class, so empty values cost nothing in the stored state.
     args: Sequence[Any] = ()
@@ -324,8 +327,8 @@ class _Driver:
         flow.asking = type(payload)._stube_type
         if live.inline:
             # Embedded flows ask inside their own area, as Seaside's call: from an embedded component does.
-            return fx.CallInSlot(ASK_SLOT, payload, "_stube_resume", "_stube_failed")
-        return fx.Call(payload, "_stube_resume", "_stube_failed")
+            return fx.CallInSlot(ASK_SLOT, payload, "_stube_resume")  # errors: _stube_on_error
+        return fx.Call(payload, "_stube_resume")
 
     def fail(self, live: _Live, exc: BaseException) -> None:
         """An exception in flow code: an error banner for this instance; the rest stays as it was."""
