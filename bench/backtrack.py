@@ -68,7 +68,8 @@ def urls(html: str, name: str) -> list[str]:
 
 
 def step_of(r: Any) -> int:
-    return int(r.headers["x-stube-step"].split(" ")[1])
+    """The label in ``X-Stube: <cid> <from> <to> <push|replace> <label> [<address>]``."""
+    return int(r.headers["x-stube"].split(" ")[4])
 
 
 def timed(fn: Callable[[], Any], rounds: int) -> tuple[float, int]:
@@ -133,7 +134,8 @@ def counter(c: TestClient) -> None:
     pushed = 0
     for _ in range(100):
         r = c.post(inc, headers=HX)
-        pushed += r.headers.get("x-stube-step", "").startswith("push") or "hx-push-url" in r.headers
+        fold = r.headers.get("x-stube", "").split(" ")
+        pushed += (len(fold) > 3 and fold[3] == "push") or "hx-push-url" in r.headers
     print(f"history entries pushed by 100 counter clicks: {pushed}")
 
 

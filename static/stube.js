@@ -312,7 +312,7 @@
   // -- backtracking (Stube(backtrack=True): the container carries data-stube-history) --
   //
   // Every step of the conversation is a browser history entry: a fold names its step
-  // (header X-Stube-Step "<push|replace> <label> <version> [address]", or stube.step()
+  // (header X-Stube "<cid> <from> <to> <push|replace> <label> [address]", or stube.step()
   // in an SSE message), and the page pushes or replaces its entry, recording
   // {cid, step} in history.state. When Back or Forward lands on such an entry, htmx
   // asks to restore it; stube.js posts /_stube/step/<cid>?step=<label> instead and the
@@ -350,25 +350,25 @@
   window.stube = window.stube || {};
   window.stube.step = step;
 
-  // X-Stube: "<cid> <from> <to>", on every answer to an event (or Back).
+  // X-Stube: "<cid> <from> <to>", on every answer to an event (or Back), then
+  // "<push|replace> <label> [address]" when the fold moved the step.
   function parseFold(h) {
     var value = h && h.get && h.get("X-Stube");
     if (!value) return null;
     var parts = value.split(" ");
-    return { cid: parts[0], from: parseInt(parts[1] || "0", 10), to: parseInt(parts[2] || "0", 10) };
+    return { cid: parts[0], from: parseInt(parts[1] || "0", 10), to: parseInt(parts[2] || "0", 10), parts: parts };
   }
 
-  function parseStep(h) {
-    var value = h && h.get && h.get("X-Stube-Step");
-    if (!value) return null;
-    var parts = value.split(" ");
-    return { mode: parts[0], label: parseInt(parts[1], 10), version: parseInt(parts[2], 10), url: parts[3] || "" };
+  function parseStep(fold) {
+    var parts = fold && fold.parts;
+    if (!parts || parts.length < 5) return null;
+    return { mode: parts[3], label: parseInt(parts[4], 10), version: fold.to, url: parts[5] || "" };
   }
 
   document.addEventListener("htmx:after:request", function (evt) {
     var ctx = evt.detail.ctx, res = ctx && ctx.response, h = res && res.headers;
     if (!h || res.status >= 400) return;
-    var s = parseStep(h), fold = parseFold(h), cid = fold && fold.cid;
+    var fold = parseFold(h), s = parseStep(fold), cid = fold && fold.cid;
     if (!s || !cid) return;
     if (ctx.stubeTravel != null) {
       // The answer to a Back/Forward: the page shows step s.label now. The entry it was asked

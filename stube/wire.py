@@ -84,21 +84,24 @@ def step_script(f: Fragment, mode: str) -> str:
     return script_tag(f"window.stube&&stube.step.apply(null,{args})")
 
 
-def fold_header(cid: str, since: int, to: int) -> str:
-    """``X-Stube``: ``<cid> <from> <to>``, the conversation an answer belongs to and the versions it moves between.
+def fold_header(cid: str, since: int, to: int, step: Fragment | None = None) -> str:
+    """``X-Stube``: ``<cid> <from> <to>``, then ``<push|replace> <label> [<address>]`` when the step moved.
 
     stube.js applies an answer only once the page shows version ``from`` (its
-    stream may deliver other folds first); one header, not three, as every
-    header costs the server time on every event.
+    stream may deliver other folds first), then pushes or replaces the page's
+    history entry for the ``STEP`` fragment's label (the address empty: keep the
+    URL). One header, not four, as every header costs the server time on every
+    event (about 2 µs in uvicorn).
     """
-    return f"{cid} {since} {to}"
+    if step is None:
+        return f"{cid} {since} {to}"
+    return f"{cid} {since} {to} {step.mode} {step.step} {header_url(step.html)}".rstrip()
 
 
-def history_headers(fragments: Iterable[Fragment]) -> dict[str, str]:
-    """``HX-Push-Url`` / ``HX-Replace-Url`` for the last history fragment, ``X-Stube-Step`` for the step.
+def history_headers(fragments: Iterable[Fragment]) -> tuple[dict[str, str], Fragment | None]:
+    """``HX-Push-Url`` / ``HX-Replace-Url`` for the last history fragment, and the ``STEP`` fragment.
 
-    ``X-Stube-Step`` is ``<push|replace> <label> <version> [<address>]``: stube.js
-    pushes or replaces the page's history entry (the address empty: keep the URL).
+    The step travels in ``X-Stube`` (:func:`fold_header`).
     """
     last = step = None
     for f in fragments:
@@ -106,12 +109,9 @@ def history_headers(fragments: Iterable[Fragment]) -> dict[str, str]:
             last = f
         elif f.kind == fr.STEP:
             step = f
-    out = {}
-    if last is not None:
-        out["HX-Push-Url" if last.mode == "push" else "HX-Replace-Url"] = header_url(last.html)
-    if step is not None:
-        out["X-Stube-Step"] = f"{step.mode} {step.step} {step.version} {header_url(step.html)}".rstrip()
-    return out
+    if last is None:
+        return {}, step
+    return {"HX-Push-Url" if last.mode == "push" else "HX-Replace-Url": header_url(last.html)}, step
 
 
 #: What may stay literal in a URL header (RedirectResponse's set); the rest is percent-encoded.

@@ -82,7 +82,8 @@ def event_url(html: str, name: str) -> str:
 
 
 def step_header(r: Any) -> tuple[str, int, str]:
-    mode, label, _version, *url = r.headers["x-stube-step"].split(" ")
+    """The step part of ``X-Stube: <cid> <from> <to> <push|replace> <label> [<address>]``."""
+    _cid, _since, _to, mode, label, *url = r.headers["x-stube"].split(" ")
     return mode, int(label), url[0] if url else ""
 
 
@@ -205,7 +206,7 @@ def test_backtrack_false_is_the_01_behaviour():
         r = client.post(event_url(page, "inc"), follow_redirects=False)
         assert r.headers["location"] == f"/clicks?cv={cid}"
         r = client.post(event_url(page, "open"), headers=HX)
-        assert "x-stube-step" not in r.headers and "hx-push-url" not in r.headers
+        assert len(r.headers["x-stube"].split(" ")) == 3 and "hx-push-url" not in r.headers  # no step
         assert client.post(f"/_stube/step/{cid}?step=0", headers=HX).status_code == 404
 
 
@@ -237,4 +238,5 @@ def test_other_pages_follow_a_step_and_never_push() -> None:
     pushed = wire.partials([frag], cid="cv-abcdefgh", history_in_headers=False)
     assert 'stube.step.apply(null,["cv-abcdefgh", "replace", 4, 9, "/w?cv=cv-abcdefgh&step=4"])' in pushed
     assert wire.partials([frag], cid="cv-abcdefgh") == ""  # a response says it in a header instead
-    assert wire.history_headers([frag]) == {"X-Stube-Step": "push 4 9 /w?cv=cv-abcdefgh&step=4"}
+    assert wire.history_headers([frag]) == ({}, frag)
+    assert wire.fold_header("cv-abcdefgh", 8, 9, frag) == "cv-abcdefgh 8 9 push 4 /w?cv=cv-abcdefgh&step=4"

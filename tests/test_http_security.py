@@ -256,6 +256,7 @@ def test_every_response_is_nosniff_and_same_origin_referrer(tally: TestClient) -
     responses = [
         page,
         tally.post(event_url(page.text, "inc"), follow_redirects=False),    # 303
+        tally.post(event_url(page.text, "inc"), headers=HX),                # a partial
         tally.get("/_stube/static/stube.js"),                               # asset
         tally.get("/_stube/static/nope.js"),                                # 404
         tally.get("/_stube/static/a..b/%2e%2e/x"),                          # 400
@@ -274,13 +275,14 @@ def test_every_response_is_nosniff_and_same_origin_referrer(tally: TestClient) -
 
 
 def test_partials_are_nosniff_and_carry_no_document_policies(tally: TestClient) -> None:
-    """htmx swaps a partial into the page, whose own policies apply; it is never a document (ADR 0008)."""
+    """htmx swaps a partial into the page, whose own framing policy applies; it is never a document (ADR 0008)."""
     page = tally.get("/").text
     for r in (tally.post(event_url(page, "inc"), headers=HX), tally.post(f"/_stube/back/{cid_of(page)}", headers=HX)):
         assert r.status_code in (200, 204)
         assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["referrer-policy"] == "same-origin"
         assert r.headers["x-stube"].startswith(cid_of(page) + " ")
-        for name in ("referrer-policy", "content-security-policy", "x-frame-options", "cache-control"):
+        for name in ("content-security-policy", "x-frame-options", "cache-control"):
             assert name not in r.headers, name
     # A refused event is not a partial: it keeps every header (the 410's reload fragment, a 403).
     gone = tally.post("/_stube/event/cv-gone00000000/ix-1/inc", headers=HX)
