@@ -24,8 +24,8 @@ live here: that is the hot path. Pages and embedding are
 builds them and registers their endpoints.
 
 Refusals are raised as :class:`~stube.responses.Refused` where they are found
-and answered by one exception handler; every response gets ``nosniff``, pages
-also ``Referrer-Policy`` and the framing policy (:class:`~stube.responses.Secured`).
+and answered by one exception handler; every response gets ``nosniff`` and
+``Referrer-Policy``, pages also the framing policy (:class:`~stube.responses.Secured`).
 
 An event is the one request a page sends over and over, so ``Stube.__call__``
 tries the event route first and serves it directly: the same route object
