@@ -117,8 +117,8 @@ def admit(conv: dict[str, Any], iid: str, name: str, *, internal: bool = False) 
     # The method itself is the cache's check: a class patched since still resolves afresh.
     if handler is None or getattr(cls, name, None) is not handler.fn:
         fn, catch_all = lifecycle.method_for(cls, name, internal=internal)
-        wants_files = any(p.name == FILES for p in signature(fn, 2 if catch_all else 1).params)
-        handler = Handler(cls, fn, catch_all, wants_files)
+        params = signature(fn, 2 if catch_all else 1).params
+        handler = Handler(cls, fn, catch_all, any(p.name == FILES for p in params), any(p.required for p in params))
         if not internal and not catch_all:  # a catch-all takes any name: caching those grows without bound
             if len(_HANDLERS) >= 4096:
                 _HANDLERS.clear()
@@ -244,15 +244,18 @@ def run(conv: dict[str, Any], event: Event, env: Env, handler: Handler | None = 
                 if len(_INTERNAL) >= 4096:
                     _INTERNAL.clear()
                 _INTERNAL[cls, event.name] = Handler(cls, fn, catch_all)
+        required = None
     else:
-        cls, fn, catch_all = handler.cls, handler.fn, handler.catch_all
+        cls, fn, catch_all, required = handler.cls, handler.fn, handler.catch_all, handler.required
     if catch_all:
         kwargs = bind(fn, event.payload, convert=event.convert, skip=2)
         args: tuple[Any, ...] = (event.name, *event.args)
     else:
         # No payload: bind() would only check that no parameter is required (the common click).
+        if required is None and not event.payload and not event.args:
+            required = any(p.required for p in signature(fn).params)
         kwargs = bind(fn, event.payload, convert=event.convert) if event.payload or (
-            not event.args and any(p.required for p in signature(fn).params)) else {}
+            not event.args and required) else {}
         args = event.args
     fields = cls.fields
     lifted = {k: v[-1] if isinstance(v, list) and v else v for k, v in event.fields.items() if k in fields} \

@@ -57,6 +57,8 @@ class Handler:
     catch_all: bool
     #: The method takes a ``files`` argument (the HTTP layer then always passes the uploads).
     wants_files: bool = False
+    #: Some parameter has no default, so even an event without a payload is bound (and refused).
+    required: bool = False
 
 
 def method_for(cls: type[Component], name: str, *, internal: bool = False) -> tuple[Callable[..., Any], bool]:

@@ -28,6 +28,7 @@ from .templates import (
     Templates,
     UndefinedName,
     _located,
+    render_self,
     resolve_folders,
 )
 from .urls import Urls
@@ -114,7 +115,7 @@ def render_html(rs: RenderState, iid: str) -> str:
         if tmpl is None:
             return f'<div id="{iid}" data-stube-component="{escape(cls._stube_type)}" hidden></div>'
         try:  # Templates.render(), inlined
-            return tmpl.render({SELF: obj})
+            return render_self(tmpl, obj)
         except UndefinedName:
             raise  # a child's template: already located
         except jinja2.UndefinedError as exc:

@@ -23,7 +23,16 @@ _INSERT = {"append": ("beforeend", True), "prepend": ("afterbegin", True), "afte
 
 
 def _partial(target: str, swap: str, html: str) -> str:
-    return f'<hx-partial hx-target="#{escape(target)}" hx-swap="{swap}">{html}</hx-partial>'
+    return f'<hx-partial hx-target="#{_id(target)}" hx-swap="{swap}">{html}</hx-partial>'
+
+
+#: What the ids stube makes look like (``ix-…``, ``cv-…``): nothing in them needs escaping.
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _id(target: str) -> str:
+    """``target`` fit for an attribute: as it is when plain (one regex call, not markupsafe's escape)."""
+    return target if _PLAIN_ID.fullmatch(target) else str(escape(target))
 
 
 def script_tag(js: str) -> str:
@@ -50,7 +59,7 @@ def partials(fragments: Iterable[Fragment], *, cid: str, history_in_headers: boo
     for f in fragments:
         kind = f.kind
         if kind == fr.MORPH or kind == fr.ERROR or kind == fr.PATCH:  # _partial(), inlined: the common one
-            out.append(f'<hx-partial hx-target="#{escape(f.target)}" hx-swap="outerMorph">{f.html}</hx-partial>')
+            out.append(f'<hx-partial hx-target="#{_id(f.target)}" hx-swap="outerMorph">{f.html}</hx-partial>')
         elif kind == fr.PAGE:
             out.append(_partial(f.target, "innerMorph", f.html))
         elif kind == fr.INSERT:

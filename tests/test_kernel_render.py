@@ -62,6 +62,15 @@ def test_template_files_are_found_in_the_apps_folders_first(tmp_path: Path) -> N
     assert '<p class="stube-smoke">stube templates installed: yes</p>' in stock
 
 
+def test_a_template_sees_globals_added_after_its_first_render_and_keeps_set_and_macros() -> None:
+    """Renders read the environment's globals as they are now (stube does not copy them per render)."""
+    h, html = render('{% macro b(x) %}<b>{{ x }}</b>{% endmacro %}{% set twice = self.n * 2 %}'
+                     '<div {{ root() }}>{{ b(twice) }} [{{ motto|default("-") }}]</div>', n=3)
+    assert "<b>6</b> [-]" in html
+    h.env.templates.env.globals["motto"] = "<hi>"
+    assert "<b>6</b> [&lt;hi&gt;]" in h.html()
+
+
 def test_templates_autoescape_state() -> None:
     _, html = render("<div {{ root() }}>{{ self.text }}</div>", text="<script>alert(1)</script>")
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>" not in html
