@@ -36,6 +36,7 @@ class Scope(Protocol):
     def urls(self) -> Urls: ...
     @property
     def templates(self) -> _OnCache: ...
+    @property
     def event_prefix(self) -> str: ...
     def child(self, iid: str) -> Markup: ...
 
@@ -167,7 +168,7 @@ def on(event: str, *, trigger: str | None = None, confirm: str | None = None,
             if len(cache) >= _ON_CACHE_SIZE:
                 cache.clear()
             cache[key] = parts
-    url = f"{rs.event_prefix()}{iid}/{event}"  # Urls.event(), escaped; ``event`` is an identifier by now
+    url = f"{rs.event_prefix}{iid}/{event}"  # Urls.event(), escaped; ``event`` is an identifier by now
     return Markup(f'hx-post="{url}"{parts[0]} formaction="{url}{parts[1]}" formmethod="post"')
 
 

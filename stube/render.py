@@ -27,8 +27,8 @@ from .templates import (
     SelfIsComponent,
     Templates,
     UndefinedName,
+    _Context,
     _located,
-    render_self,
     resolve_folders,
 )
 from .urls import Urls
@@ -42,7 +42,7 @@ __all__ = ["PACKAGE_DIR", "SELF", "STATIC_DIR", "TEMPLATES_DIR", "MissingTemplat
 class RenderState:
     """What the helpers need while one conversation renders."""
 
-    __slots__ = ("instances", "cid", "urls", "templates", "rendered")
+    __slots__ = ("instances", "cid", "urls", "templates", "rendered", "event_prefix")
 
     def __init__(self, instances: Mapping[str, dict[str, Any]], cid: str, urls: Urls, templates: Templates) -> None:
         self.instances = instances
@@ -51,16 +51,14 @@ class RenderState:
         self.templates = templates
         #: Instance ids emitted by this render, in order.
         self.rendered: list[str] = []
-
-    def event_prefix(self) -> str:
-        """``<base>/_stube/event/<cid>/``, escaped (``on()`` appends an instance id and an event name)."""
-        key = (self.urls.base, self.cid)
+        #: ``<base>/_stube/event/<cid>/``, escaped (``on()`` appends an instance id and an event name).
+        key = (urls.base, cid)
         prefix = _PREFIXES.get(key)
         if prefix is None:
             if len(_PREFIXES) >= 4096:
                 _PREFIXES.clear()
-            prefix = _PREFIXES[key] = str(escape(f"{self.urls.base}/_stube/event/{self.cid}/"))
-        return prefix
+            prefix = _PREFIXES[key] = str(escape(f"{urls.base}/_stube/event/{cid}/"))
+        self.event_prefix = prefix
 
     def render_source(self, obj: Component, source: str, context: Mapping[str, Any]) -> Markup:
         """What ``Component.render_string`` does (reached through the render frame)."""
@@ -114,8 +112,20 @@ def render_html(rs: RenderState, iid: str) -> str:
         tmpl = templates.for_class(cls) if cached is False else cast("jinja2.Template | None", cached)
         if tmpl is None:
             return f'<div id="{iid}" data-stube-component="{escape(cls._stube_type)}" hidden></div>'
-        try:  # Templates.render(), inlined
-            return render_self(tmpl, obj)
+        env = tmpl.environment
+        if tmpl.globals is not env.globals:  # not flattened (Templates._flat): Jinja's own way
+            return str(templates.render(tmpl, {SELF: obj}))
+        # Templates.render() inlined, and Template.render() without its copy of the globals into a
+        # new dict (and of their names into a set) per render: a context only ever reads its
+        # ``parent``, so the environment's dict serves uncopied (globals added later still show),
+        # and ``self`` goes into the context's own variables, where a top-level ``{% set %}`` goes.
+        ctx = _Context(env, env.globals, tmpl.name, tmpl.blocks)
+        ctx.vars[SELF] = obj
+        try:
+            try:
+                return env.concat(tmpl.root_render_func(ctx))
+            except Exception:
+                env.handle_exception()  # as Template.render does: the traceback points into the template
         except UndefinedName:
             raise  # a child's template: already located
         except jinja2.UndefinedError as exc:

@@ -108,27 +108,6 @@ class _Environment(jinja2.Environment):
     context_class = _Context
 
 
-def render_self(tmpl: jinja2.Template, obj: object) -> str:
-    """``tmpl.render({SELF: obj})`` for a component's template, without Jinja's per-render copies.
-
-    ``Template.render`` copies the globals into a new dict for every render (and
-    their names into a set). A context only ever reads its ``parent``, so a
-    template that reads the environment's globals dict (:meth:`Templates._flat`)
-    gets that dict as its parent, uncopied, and ``self`` goes into the context's
-    own variables, where a top-level ``{% set %}`` puts a name. About 1 µs less
-    per render.
-    """
-    env = tmpl.environment
-    if tmpl.globals is not env.globals or env.is_async:  # not flattened: Jinja's own way
-        return tmpl.render({SELF: obj})
-    ctx = _Context(env, env.globals, tmpl.name, tmpl.blocks)
-    ctx.vars[SELF] = obj
-    try:
-        return env.concat(tmpl.root_render_func(ctx))
-    except Exception:
-        env.handle_exception()  # what Template.render does: the traceback points into the template
-
-
 class Templates:
     """A Jinja2 environment: the app's folders first, then stube's own templates.
 

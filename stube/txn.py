@@ -292,7 +292,9 @@ class Txn:
         conv["version"] = self.base.get("version", 0) + 1
         if record and not self.rewound:
             entry = self.history_entry()
-            limit = cv.history_limit(conv)
+            limit = conv.get("history_limit", cv.DEFAULT_HISTORY_LIMIT)  # cv.history_limit(), inlined
+            if type(limit) is not int:
+                limit = cv.DEFAULT_HISTORY_LIMIT
             if limit > 0:
                 past: list[dict[str, Any]] = self.base.get("history") or []  # absent: no steps yet
                 # One new list, exactly its size (a copy then ``append`` would over-allocate).

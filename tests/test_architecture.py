@@ -201,3 +201,11 @@ def test_every_public_name_has_a_docstring() -> None:
         if callable(obj) and not (getattr(obj, "__doc__", None) or "").strip():
             missing.append(name)
     assert not missing, missing
+
+
+def test_one_htmx_event_stays_within_sixty_stube_calls_and_thirty_module_switches() -> None:
+    """The one-pass event path (issue 11), counted by ``scripts/trace_event.py`` under ``sys.setprofile``."""
+    root = PACKAGE.parent
+    out = subprocess.run([sys.executable, str(root / "scripts" / "trace_event.py"), "--quiet"], cwd=root,
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    assert "target met" in out, out
