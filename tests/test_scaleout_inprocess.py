@@ -44,13 +44,14 @@ def make(url: str) -> stube.Stube:
 Scenario = Callable[[list[httpx2.AsyncClient], list[stube.Stube]], Awaitable[None]]
 
 
-def run(redis_url: str, n: int, scenario: Scenario) -> None:
+def run(redis_url: str, n: int, scenario: Scenario, factory: Callable[[str], stube.Stube] = make) -> None:
+    """``scenario`` against ``n`` apps made by ``factory`` (each a "process"), sharing one flushed redis."""
     import redis
 
     redis.Redis.from_url(redis_url).flushdb()
 
     async def main() -> None:
-        apps = [make(redis_url) for _ in range(n)]
+        apps = [factory(redis_url) for _ in range(n)]
         async with AsyncExitStack() as stack:
             clients = []
             for app in apps:
@@ -164,7 +165,7 @@ def test_publish_crosses_processes_and_a_subscription_held_twice_delivers_once(r
         # Once each, although two processes hold the subscription.
         assert sorted(got) == ["one", "two"]
 
-    run_listens(redis_url, scenario)
+    run(redis_url, 2, scenario, make_listens)
 
 
 def test_a_timer_armed_in_two_processes_fires_in_one(redis_url: str) -> None:
@@ -189,25 +190,7 @@ def test_a_timer_armed_in_two_processes_fires_in_one(redis_url: str) -> None:
         assert await ticks() == 1
         assert apps[0].runtime.pending_timers(cid) == 0 and apps[1].runtime.pending_timers(cid) == 0
 
-    run_listens(redis_url, scenario)
-
-
-def run_listens(redis_url: str, scenario: Scenario) -> None:
-    import redis
-
-    redis.Redis.from_url(redis_url).flushdb()
-
-    async def main() -> None:
-        apps = [make_listens(redis_url) for _ in range(2)]
-        async with AsyncExitStack() as stack:
-            clients = []
-            for app in apps:
-                await stack.enter_async_context(app.lifespan())
-                clients.append(await stack.enter_async_context(httpx2.AsyncClient(
-                    transport=httpx2.ASGITransport(app=app), base_url="http://t")))
-            await scenario(clients, apps)
-
-    asyncio.run(main())
+    run(redis_url, 2, scenario, make_listens)
 
 
 def test_with_a_redis_bus_a_published_message_must_be_json(redis_url: str) -> None:
