@@ -63,7 +63,7 @@ class Group(Component):
         return set_keyed_children("leaves", [(i, Leaf(f"leaf{i}")) for i in range(self.n)])
 
 
-class WebCounter(Component):
+class WebCounter(Counter):
     """The HTTP tests' counter: +1, +10, an end, a crash, and who the principal is."""
 
     name = "http/counter"
@@ -71,17 +71,6 @@ class WebCounter(Component):
 <button {{ on("inc") }}>+</button><span class="n">{{ self.n }}</span>
 <button {{ on("add", amount=10) }}>+10</button><button {{ on("finish") }}>Done</button>
 </form><p class="who">{{ principal() }}</p></div>"""
-
-    def __init__(self, n: int = 0) -> None:
-        self.n = n
-
-    @event
-    def inc(self) -> None:
-        self.n += 1
-
-    @event
-    def add(self, amount: int) -> None:
-        self.n += amount
 
     @event
     def finish(self):  # type: ignore[no-untyped-def]
